@@ -1,0 +1,100 @@
+"""The canonical JSON form of a payload and the content hash built on it.
+
+Canonical form (documented in docs/decisions.md, "Content hash"): the payload parsed and
+re-encoded by msgspec with object keys sorted by code point, no whitespace, strings as
+UTF-8 with minimal escapes, integers exact at any size, non-integer numbers as the
+shortest text that round-trips the IEEE double. Key order, whitespace and escape
+spelling therefore never make a record "changed"; `1` and `1.0` stay distinct.
+
+The content hash is SHA-256 over the canonical form of ``{"deleted": …, "payload": …}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import msgspec
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+class InvalidPayload(ValueError):
+    """The payload is not a JSON object we can canonicalize unambiguously."""
+
+
+def canonicalize(raw: bytes) -> bytes:
+    """Return the canonical JSON text of the JSON object in `raw`.
+
+    Raises InvalidPayload for non-objects, malformed JSON, invalid UTF-8, lone
+    surrogates, numbers out of the double range, excessive nesting, and duplicate keys
+    (whose canonical form would be ambiguous).
+    """
+    try:
+        value = _decoder.decode(raw)
+    except RecursionError:
+        raise InvalidPayload("payload is nested too deeply") from None
+    except msgspec.ValidationError as exc:  # e.g. "Number out of range"
+        raise InvalidPayload(f"payload is not valid JSON: {_strip_path(exc)}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidPayload(f"payload is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidPayload(f"payload must be a JSON object, not {_json_type(value)}")
+    try:
+        canonical = _encoder.encode(value)
+    except RecursionError:
+        raise InvalidPayload("payload is nested too deeply") from None
+    if has_duplicate_keys(raw, canonical):
+        raise InvalidPayload("payload has a duplicated object key")
+    return canonical
+
+
+def content_hash(canonical_payload: bytes, deleted: bool) -> bytes:
+    """SHA-256 of the canonical form of {"deleted": deleted, "payload": payload}."""
+    head = b'{"deleted":true,"payload":' if deleted else b'{"deleted":false,"payload":'
+    digest = hashlib.sha256(head)
+    digest.update(canonical_payload)
+    digest.update(b"}")
+    return digest.digest()
+
+
+def has_duplicate_keys(raw: bytes, canonical: bytes) -> bool:
+    """True when some object in `raw` repeats a key.
+
+    Fast path: colons in JSON text are member separators or literal characters inside
+    strings, and the encoder never escapes a colon. Decoding keeps the last of repeated
+    members, so `canonical` has fewer colons than `raw` exactly when a member was
+    dropped. The count is exact unless `raw` spells a colon as an escape (\\u003a),
+    which takes the slow path.
+    """
+    if b"\\u003a" not in raw and b"\\u003A" not in raw:
+        return raw.count(b":") != canonical.count(b":")
+    try:
+        json.loads(raw, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey:
+        return True
+    return False
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKey
+    return result
+
+
+def _json_type(value: object) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number")
+
+
+def _strip_path(exc: Exception) -> str:
+    return str(exc).split(" - at `", 1)[0]

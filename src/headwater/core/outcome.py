@@ -1,0 +1,120 @@
+"""Where dedup and out-of-order protection are decided (spec §4.3).
+
+`decide_outcome` judges one record against its record's head; `plan_ingest` applies a
+whole request in `(sourceUpdatedAt, index)` order, letting each record see the head
+left by the ones before it. The ingest shell loads the heads, calls `plan_ingest`, and
+writes what the plan says, all in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from headwater.core.models import (
+    Head,
+    Outcome,
+    PlannedVersion,
+    RecordKey,
+    RecordResult,
+    Rejection,
+    ValidRecord,
+)
+
+#: identifies one stored version of a record: (key, content hash, sourceUpdatedAt)
+VersionIdentity = tuple[RecordKey, bytes, int]
+
+
+def decide_outcome(head: Head | None, record: ValidRecord, already_stored: bool) -> Outcome:
+    """The outcome of applying `record` to a record whose current head is `head`.
+
+    `already_stored` tells whether a version with the same content and the same
+    `sourceUpdatedAt` exists in the record's chain (a replay of history).
+    """
+    if head is None:
+        return Outcome.CREATED
+    if record.content_hash == head.content_hash or already_stored:
+        return Outcome.UNCHANGED
+    if record.source_updated_at >= head.source_updated_at:
+        return Outcome.SUPERSEDED
+    return Outcome.STALE
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPlan:
+    versions: list[PlannedVersion]  #: to insert, in application order
+    heads: dict[RecordKey, Head]  #: the final head of every record that got a new one
+    results: list[RecordResult]  #: one per record of the request, in request order
+    counts: dict[Outcome, int] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> int:
+        return self.counts[Outcome.CREATED] + self.counts[Outcome.SUPERSEDED] + self.counts[Outcome.STALE]
+
+    @property
+    def deduplicated(self) -> int:
+        return self.counts[Outcome.UNCHANGED]
+
+
+def versions_to_check(
+    records: Iterable[ValidRecord], heads: Mapping[RecordKey, Head]
+) -> list[VersionIdentity]:
+    """Version identities whose existence in storage `plan_ingest` needs to know.
+
+    Only records that have a head and differ from it can be a replay of an older
+    version; a record without a head has no versions at all.
+    """
+    return [
+        (record.key, record.content_hash, record.source_updated_at)
+        for record in records
+        if (head := heads.get(record.key)) is not None and head.content_hash != record.content_hash
+    ]
+
+
+def plan_ingest(
+    records: Iterable[ValidRecord],
+    rejections: Iterable[Rejection],
+    heads: Mapping[RecordKey, Head],
+    stored_versions: Mapping[VersionIdentity, str],
+    new_version_id: Callable[[], str],
+) -> IngestPlan:
+    """Decide every record of one request.
+
+    `heads` holds the current head of each record in the request that has one;
+    `stored_versions` maps identities from `versions_to_check` that exist to their
+    version id. `new_version_id` mints ids for the versions to store.
+    """
+    current = dict(heads)
+    known = dict(stored_versions)
+    versions: list[PlannedVersion] = []
+    new_heads: dict[RecordKey, Head] = {}
+    counts = dict.fromkeys(Outcome, 0)
+    results: list[RecordResult] = [
+        RecordResult(r.index, None, r.record_id, None, None, r.code, r.message) for r in rejections
+    ]
+
+    for record in sorted(records, key=lambda r: (r.source_updated_at, r.index)):
+        key = record.key
+        head = current.get(key)
+        identity = (key, record.content_hash, record.source_updated_at)
+        existing = known.get(identity)
+        outcome = decide_outcome(head, record, existing is not None)
+        counts[outcome] += 1
+
+        if outcome is Outcome.UNCHANGED:
+            matched = head.version_id if head and head.content_hash == record.content_hash else existing
+            results.append(RecordResult(record.index, key.entity_type, key.record_id, outcome, matched))
+            continue
+
+        version_id = new_version_id()
+        previous = head.version_id if head is not None and outcome is Outcome.SUPERSEDED else None
+        versions.append(PlannedVersion(version_id, record, outcome, previous))
+        known[identity] = version_id
+        if outcome is not Outcome.STALE:
+            head = Head(version_id, record.content_hash, record.source_updated_at, record.deleted)
+            current[key] = head
+            new_heads[key] = head
+        results.append(RecordResult(record.index, key.entity_type, key.record_id, outcome, version_id))
+
+    results.sort(key=lambda r: r.index)
+    return IngestPlan(versions=versions, heads=new_heads, results=results, counts=counts)
