@@ -46,7 +46,11 @@ def canonicalize(raw: bytes) -> bytes:
         canonical = _encoder.encode(value)
     except RecursionError:
         raise InvalidPayload("payload is nested too deeply") from None
-    if has_duplicate_keys(raw, canonical):
+    try:
+        duplicated = has_duplicate_keys(raw, canonical)
+    except RecursionError:  # the slow path's json.loads nests a little deeper than msgspec
+        raise InvalidPayload("payload is nested too deeply") from None
+    if duplicated:
         raise InvalidPayload("payload has a duplicated object key")
     return canonical
 

@@ -108,3 +108,94 @@ class RecordResult:
     version_id: str | None
     code: str | None = None
     message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    id: str
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored key: only the SHA-256 of its token and a short display prefix are kept."""
+
+    id: str
+    org_id: str
+    label: str
+    prefix: str
+    scopes: frozenset[Scope]
+    created_at: int
+    last_used_at: int | None
+    revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    id: str
+    org_id: str
+    type: str
+    name: str
+    status: SourceStatus
+    entity_types: tuple[str, ...]
+    description: str | None
+    mappings: dict[str, object] | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCounts:
+    records: int
+    versions: int
+    batches: int
+    events: int
+    last_ingested_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One ingest request's receipt and its place in the normalization queue."""
+
+    id: str
+    org_id: str
+    source_id: str
+    status: BatchStatus
+    counts: dict[Outcome, int]
+    rejected: int
+    records_created: int | None
+    events_created: int | None
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    created_at: int
+    started_at: int | None
+    completed_at: int | None
+
+    @property
+    def accepted(self) -> int:
+        return sum(self.counts[o] for o in STORED_OUTCOMES)
+
+    @property
+    def deduplicated(self) -> int:
+        return self.counts[Outcome.UNCHANGED]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVersion:
+    """One stored version of a record, with its verbatim payload bytes."""
+
+    id: str
+    org_id: str
+    source_id: str
+    key: RecordKey
+    content_hash: bytes
+    source_updated_at: int
+    deleted: bool
+    outcome: Outcome
+    previous_version_id: str | None
+    batch_id: str
+    batch_index: int
+    ingested_at: int
+    payload: bytes

@@ -49,7 +49,11 @@ class IngestPlan:
 
     @property
     def accepted(self) -> int:
-        return self.counts[Outcome.CREATED] + self.counts[Outcome.SUPERSEDED] + self.counts[Outcome.STALE]
+        return (
+            self.counts[Outcome.CREATED]
+            + self.counts[Outcome.SUPERSEDED]
+            + self.counts[Outcome.STALE]
+        )
 
     @property
     def deduplicated(self) -> int:
@@ -102,8 +106,12 @@ def plan_ingest(
         counts[outcome] += 1
 
         if outcome is Outcome.UNCHANGED:
-            matched = head.version_id if head and head.content_hash == record.content_hash else existing
-            results.append(RecordResult(record.index, key.entity_type, key.record_id, outcome, matched))
+            matched = (
+                head.version_id if head and head.content_hash == record.content_hash else existing
+            )
+            results.append(
+                RecordResult(record.index, key.entity_type, key.record_id, outcome, matched)
+            )
             continue
 
         version_id = new_version_id()
@@ -114,7 +122,9 @@ def plan_ingest(
             head = Head(version_id, record.content_hash, record.source_updated_at, record.deleted)
             current[key] = head
             new_heads[key] = head
-        results.append(RecordResult(record.index, key.entity_type, key.record_id, outcome, version_id))
+        results.append(
+            RecordResult(record.index, key.entity_type, key.record_id, outcome, version_id)
+        )
 
     results.sort(key=lambda r: r.index)
     return IngestPlan(versions=versions, heads=new_heads, results=results, counts=counts)

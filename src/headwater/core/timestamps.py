@@ -13,7 +13,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # RFC 3339 §5.6 date-time: full-date "T" full-time, a time zone is mandatory.
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})",
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
     re.ASCII,
 )
 
@@ -32,7 +32,7 @@ def parse_rfc3339(text: str) -> int:
         digits = re.match(r"\d+", rest)
         assert digits is not None
         frac = digits.group(0)
-        text = f"{head}.{frac[:6].ljust(6, '0')}{rest[len(frac):]}"
+        text = f"{head}.{frac[:6].ljust(6, '0')}{rest[len(frac) :]}"
     try:
         return to_micros(datetime.fromisoformat(text))
     except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 falls before year 1
@@ -42,7 +42,8 @@ def parse_rfc3339(text: str) -> int:
 def format_micros(micros: int) -> str:
     """Format UTC microseconds as RFC 3339 with a `Z`; fractional seconds only when non-zero."""
     moment = _EPOCH + timedelta(microseconds=micros)
-    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # not strftime("%Y"): glibc does not zero-pad years before 1000 ("999-05-01")
+    base = f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S")
     if moment.microsecond:
         base += f".{moment.microsecond:06d}".rstrip("0")
     return base + "Z"

@@ -107,7 +107,9 @@ def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
         message = str(exc)
         if message.startswith("Object contains unknown field"):
             field = message.split("`")[1]
-            return Rejection(index, _lenient_record_id(raw), "UNKNOWN_FIELD", f"unknown field {field!r}")
+            return Rejection(
+                index, _lenient_record_id(raw), "UNKNOWN_FIELD", f"unknown field {field!r}"
+            )
         if message.startswith("Expected `object`"):
             return Rejection(index, None, "INVALID_RECORD", "record must be a JSON object")
         return Rejection(index, _lenient_record_id(raw), "INVALID_RECORD", message)
@@ -117,11 +119,15 @@ def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
     record_id = record.recordId
     sent_id = record_id if isinstance(record_id, str) else None
     if not isinstance(record_id, str):
-        return Rejection(index, None, "INVALID_RECORD_ID", _missing_or("recordId", record_id, "a string"))
+        return Rejection(
+            index, None, "INVALID_RECORD_ID", _missing_or("recordId", record_id, "a string")
+        )
     if not 1 <= len(record_id) <= MAX_RECORD_ID_CHARS:
         return Rejection(index, sent_id, "INVALID_RECORD_ID", "recordId must have 1-255 characters")
     if _CONTROL.search(record_id):
-        return Rejection(index, sent_id, "INVALID_RECORD_ID", "recordId must not contain control characters")
+        return Rejection(
+            index, sent_id, "INVALID_RECORD_ID", "recordId must not contain control characters"
+        )
 
     entity_type = record.entityType
     if not isinstance(entity_type, str) or not _ENTITY_TYPE.fullmatch(entity_type):

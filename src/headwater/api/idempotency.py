@@ -1,0 +1,132 @@
+"""The Idempotency-Key shell (spec §5) around a write endpoint.
+
+`begin` claims the key (or answers with the remembered response, 409 or 422);
+the endpoint then calls `remember` inside its own write transaction, so the response
+is stored atomically with the work it describes. A 4xx is remembered too; a 5xx
+releases the key so that a retry runs again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from headwater import errors
+from headwater.api import envelope
+from headwater.api.auth import Principal
+from headwater.core import idempotency
+from headwater.core.idempotency import Decision, StoredKey
+from headwater.ids import now_micros
+from headwater.store.base import Store, WriteTx
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    org_id: str
+    endpoint: str
+    key: str
+    request_hash: bytes
+
+
+async def begin(
+    request: Request, store: Store, principal: Principal, body: bytes
+) -> Claim | Response | None:
+    """None without a key; a Response to send as is for a replay; else the Claim."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not idempotency.valid_key(key):
+        raise errors.ValidationFailed(
+            "Idempotency-Key is invalid.",
+            [{"field": "Idempotency-Key", "message": "must be 1-255 printable ASCII characters"}],
+        )
+    path = request.url.path
+    claim = Claim(
+        principal.org_id,
+        f"{request.method} {path}",
+        key,
+        idempotency.request_hash(request.method, path, body),
+    )
+
+    def decide() -> tuple[Decision, StoredKey | None]:
+        now = now_micros()
+        with store.write() as tx:
+            existing = tx.get_idempotency(claim.org_id, claim.endpoint, claim.key)
+            decision = idempotency.decide(existing, claim.request_hash, now)
+            if decision is Decision.CLAIM:
+                running = StoredKey(
+                    claim.request_hash, None, None, now + idempotency.LEASE_MICROS, now
+                )
+                tx.put_idempotency(claim.org_id, claim.endpoint, claim.key, running)
+        return decision, existing
+
+    decision, existing = await run_in_threadpool(decide)
+    if decision is Decision.MISMATCH:
+        raise errors.IdempotencyKeyReused()
+    if decision is Decision.IN_USE:
+        raise errors.IdempotencyKeyInUse()
+    if decision is Decision.REPLAY:
+        assert existing is not None and existing.response_body is not None
+        return _replay(existing)
+    return claim
+
+
+def remember(tx: WriteTx, claim: Claim | None, status: int, body: bytes) -> None:
+    if claim is not None:
+        now = now_micros()
+        stored = StoredKey(claim.request_hash, status, body, now, now)
+        tx.put_idempotency(claim.org_id, claim.endpoint, claim.key, stored)
+
+
+async def run(store: Store, claim: Claim | None, request_id: str, work: Callable[[], T]) -> T:
+    """Run `work` in a worker thread; on failure, remember a 4xx or release the key."""
+    try:
+        return await run_in_threadpool(work)
+    except errors.HeadwaterError as error:
+        if claim is not None:
+            await run_in_threadpool(_settle, store, claim, error, request_id)
+        raise
+    except BaseException:
+        if claim is not None:
+            await run_in_threadpool(_release, store, claim)
+        raise
+
+
+def _settle(store: Store, claim: Claim, error: errors.HeadwaterError, request_id: str) -> None:
+    if error.status >= 500:
+        _release(store, claim)
+        return
+    with store.write() as tx:
+        remember(tx, claim, error.status, envelope.error_body(error, request_id))
+
+
+def _release(store: Store, claim: Claim) -> None:
+    with store.write() as tx:
+        tx.delete_idempotency(claim.org_id, claim.endpoint, claim.key)
+
+
+class _Meta(msgspec.Struct):
+    requestId: str = ""
+
+
+class _Body(msgspec.Struct):
+    meta: _Meta = msgspec.field(default_factory=_Meta)
+
+
+def _replay(stored: StoredKey) -> Response:
+    body = stored.response_body or b""
+    original_id = msgspec.json.decode(body, type=_Body).meta.requestId
+    headers = {"Idempotent-Replayed": "true"}
+    if original_id:
+        headers["X-Request-Id"] = original_id
+    return Response(
+        body, status_code=stored.response_status or 200, media_type=envelope.JSON, headers=headers
+    )

@@ -1,0 +1,119 @@
+"""Reading what a request sends: bounded bodies, media types, query and path values."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+
+from headwater import errors
+from headwater.core.validation import parse_uuid
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope["state"]["request_id"])
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared `application/json` (parameters allowed)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise errors.UnsupportedMediaType()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, never buffering more than `limit` bytes whatever the headers say."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not _is_number(declared.strip()):
+            raise errors.ValidationFailed("Content-Length is not a number.")
+        if int(declared) > limit:
+            raise errors.PayloadTooLarge()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise errors.PayloadTooLarge()
+    return bytes(body)
+
+
+def decode(body: bytes, type_: type[T]) -> T:
+    """Decode a JSON body into a msgspec type; 400 with `details` when it does not fit."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).partition(" - at `")
+        field = path.rstrip("`").removeprefix("$").lstrip(".") or "body"
+        raise errors.ValidationFailed(
+            "Request body is invalid.", [{"field": field, "message": message}]
+        ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise errors.ValidationFailed(
+            "Request body is not valid JSON.", [{"field": "body", "message": str(exc)}]
+        ) from None
+
+
+def page(request: Request) -> tuple[int, int]:
+    """`limit` (1-100, default 20) and `offset` (>= 0, default 0)."""
+    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = _int_param(request, "offset", 0, 0, 2**62)
+    return limit, offset
+
+
+def pagination(total: int, limit: int, offset: int) -> dict[str, int]:
+    return {"total": total, "limit": limit, "offset": offset}
+
+
+def path_id(request: Request, name: str, what: str) -> str:
+    """A UUID path parameter; anything else cannot exist, so it is a 404."""
+    value = parse_uuid(request.path_params[name])
+    if value is None:
+        raise errors.NotFound(f"{what} not found.")
+    return value
+
+
+def query_uuid(request: Request, name: str) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = parse_uuid(raw)
+    if value is None:
+        raise errors.ValidationFailed(
+            f"Query parameter {name} is invalid.", [{"field": name, "message": "must be a UUID"}]
+        )
+    return value
+
+
+def query_enum(request: Request, name: str, choices: Any) -> Any:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return choices(raw)
+    except ValueError:
+        allowed = ", ".join(c.value for c in choices)
+        raise errors.ValidationFailed(
+            f"Query parameter {name} is invalid.",
+            [{"field": name, "message": f"must be one of {allowed}"}],
+        ) from None
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not _is_number(raw) or not low <= int(raw) <= high:
+        raise errors.ValidationFailed(
+            f"Query parameter {name} is invalid.",
+            [{"field": name, "message": f"must be an integer from {low} to {high}"}],
+        )
+    return int(raw)
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 19

@@ -1,0 +1,43 @@
+"""Request ids (spec §1): every response carries `X-Request-Id` equal to `meta.requestId`.
+
+A pure ASGI middleware outside Starlette, so that even responses produced by the
+server-error handler carry the header.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from headwater.core.validation import parse_uuid
+from headwater.ids import new_id
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _client_request_id(scope) or new_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append(header)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _client_request_id(scope: Scope) -> str | None:
+    """A client's X-Request-Id is reused when it is a UUID (so meta.requestId always is)."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return parse_uuid(value.decode("latin-1").strip())
+    return None

@@ -1,0 +1,141 @@
+"""The `headwater` command line: serve, migrate, keys. Each command is a thin shell.
+
+Every option can also be set by an environment variable (shown in --help).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+
+import click
+
+from headwater.config import DEFAULT_DATABASE_URL, Settings
+
+database_option = click.option(
+    "--database-url",
+    envvar="HEADWATER_DATABASE_URL",
+    default=DEFAULT_DATABASE_URL,
+    show_default=True,
+    show_envvar=True,
+    help="sqlite:///path.db (embedded) or postgresql://user@host/db.",
+)
+
+
+@click.group()
+@click.version_option(package_name="headwater")
+def main() -> None:
+    """Headwater: ingest records verbatim, deduplicate, version, normalize into events."""
+
+
+@main.command()
+@click.option(
+    "--host", envvar="HEADWATER_HOST", default="127.0.0.1", show_default=True, show_envvar=True
+)
+@click.option(
+    "--port", envvar="HEADWATER_PORT", default=8000, show_default=True, show_envvar=True, type=int
+)
+@database_option
+@click.option(
+    "--log-level", envvar="HEADWATER_LOG_LEVEL", default="info", show_default=True, show_envvar=True
+)
+def serve(host: str, port: int, database_url: str, log_level: str) -> None:
+    """Run the HTTP API (migrating the database first).
+
+    Example: headwater serve --port 8000 --database-url sqlite:///headwater.db
+    """
+    import uvicorn
+
+    from headwater.api.app import create_app
+
+    settings = Settings.from_env(
+        host=host, port=port, database_url=database_url, log_level=log_level
+    )
+    _tune_gc()
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        http="httptools",
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        access_log=False,
+    )
+
+
+@main.command()
+@database_option
+def migrate(database_url: str) -> None:
+    """Create or upgrade the database schema to this release."""
+    from headwater.store import migrate as migrations
+
+    migrations.upgrade(database_url)
+    click.echo(f"schema at {migrations.current_revision(database_url)}")
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys."""
+
+
+@keys.command("create")
+@click.option(
+    "--org", "org_name", required=True, help="Organisation name; created if it does not exist."
+)
+@click.option(
+    "--scopes", default="ingest,read", show_default=True, help="Comma-separated: ingest,read,admin."
+)
+@click.option("--label", default="cli", show_default=True)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (token, id, orgId, scopes)."
+)
+@database_option
+def create_key(org_name: str, scopes: str, label: str, as_json: bool, database_url: str) -> None:
+    """Create an API key (and its organisation). The token is shown only once.
+
+    Example: headwater keys create --org acme --scopes ingest,read,admin --json
+    """
+    from headwater import keys as key_service
+    from headwater.store import migrate as migrations
+    from headwater.store import open_store
+
+    migrations.upgrade(database_url)
+    store = open_store(database_url)
+    try:
+        with store.write() as tx:
+            organisation, key, token = key_service.issue_for_organisation(
+                tx, org_name, label, scopes.split(",")
+            )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scopes") from None
+    finally:
+        store.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "token": token,
+                    "id": key.id,
+                    "orgId": organisation.id,
+                    "org": organisation.name,
+                    "label": key.label,
+                    "scopes": sorted(key.scopes),
+                }
+            )
+        )
+    else:
+        click.echo(f"organisation {organisation.name} ({organisation.id})")
+        click.echo(f"key {key.id} scopes={','.join(sorted(key.scopes))}")
+        click.echo(f"token {token}   (shown once: store it now)")
+
+
+def _tune_gc() -> None:
+    """Parsed JSON makes many short-lived containers; CPython's default gen-0 threshold
+    then rescans the heap so often that batch p99 grows ~10x (docs/PERFORMANCE.md)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+if __name__ == "__main__":
+    main()

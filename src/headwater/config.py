@@ -1,0 +1,49 @@
+"""Settings, read once from the environment at the edge (CLI, app factory).
+
+Nothing below `create_app`/the CLI reads `os.environ`; everything gets a `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+DEFAULT_DATABASE_URL = "sqlite:///headwater.db"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+#: environment variable -> Settings field, documented in docs/configuration.md
+ENVIRONMENT = {
+    "HEADWATER_DATABASE_URL": "database_url",
+    "HEADWATER_HOST": "host",
+    "HEADWATER_PORT": "port",
+    "HEADWATER_EMBEDDED_WORKER": "embedded_worker",
+    "HEADWATER_LOG_LEVEL": "log_level",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: run the normalizer inside the API process (the embedded default)
+    embedded_worker: bool = True
+    log_level: str = "info"
+    max_body_bytes: int = field(default=MAX_BODY_BYTES)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then HEADWATER_* variables, then explicit overrides (CLI flags)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for variable, name in ENVIRONMENT.items():
+            if variable in env:
+                values[name] = env[variable]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls()
+        if "port" in values:
+            values["port"] = int(str(values["port"]))
+        if "embedded_worker" in values and isinstance(values["embedded_worker"], str):
+            values["embedded_worker"] = values["embedded_worker"].lower() in {"1", "true", "yes"}
+        return replace(settings, **values)  # type: ignore[arg-type]

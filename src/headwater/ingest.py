@@ -1,0 +1,114 @@
+"""The ingest shell: validate outside the transaction, decide and write inside it.
+
+`validate` is CPU work (decode, canonical hash) done before taking the write lock;
+`apply` runs inside one write transaction: check the source, lock and load the heads
+of the request's records, let `core.outcome.plan_ingest` decide, write what it says.
+When the transaction commits, every stored version, head and the batch are durable
+together; nothing of a failed request is left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from headwater import errors
+from headwater.core import outcome, validation
+from headwater.core.models import (
+    Batch,
+    BatchStatus,
+    Outcome,
+    RecordResult,
+    Rejection,
+    SourceStatus,
+    ValidRecord,
+)
+from headwater.store.base import WriteTx
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedRequest:
+    source_id: str
+    records: list[ValidRecord]
+    rejections: list[Rejection]
+
+    @property
+    def size(self) -> int:
+        return len(self.records) + len(self.rejections)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    batch: Batch
+    results: list[RecordResult]
+
+    @property
+    def rejections(self) -> list[RecordResult]:
+        return [r for r in self.results if r.code is not None]
+
+
+def validate(body: bytes) -> ValidatedRequest:
+    """Whole-request checks (400 on failure), then each record on its own."""
+    try:
+        source_id, raw_records = validation.parse_envelope(body)
+    except validation.RequestInvalid as exc:
+        raise errors.ValidationFailed(
+            str(exc), [{"field": d.field, "message": d.message} for d in exc.details]
+        ) from None
+    records: list[ValidRecord] = []
+    rejections: list[Rejection] = []
+    for index, raw in enumerate(raw_records):
+        checked = validation.validate_record(index, raw)
+        if isinstance(checked, ValidRecord):
+            records.append(checked)
+        else:
+            rejections.append(checked)
+    return ValidatedRequest(source_id, records, rejections)
+
+
+def apply(
+    tx: WriteTx,
+    org_id: str,
+    request: ValidatedRequest,
+    batch_id: str,
+    now: int,
+    new_id: Callable[[], str],
+) -> IngestResult:
+    """Store one validated request as a batch; raises NotFound / SourceNotActive."""
+    source = tx.get_source(org_id, request.source_id)
+    if source is None:
+        raise errors.NotFound("Source not found.")
+    if source.status is not SourceStatus.ACTIVE:
+        raise errors.SourceNotActive(f"Source is {source.status.value}; ingest is refused.")
+
+    keys = {r.key for r in request.records}
+    tx.lock_records(source.id, keys)
+    heads = tx.load_heads(source.id, keys)
+    stored = tx.find_versions(source.id, outcome.versions_to_check(request.records, heads))
+    plan = outcome.plan_ingest(request.records, request.rejections, heads, stored, new_id)
+
+    tx.insert_versions(org_id, source.id, batch_id, plan.versions, now)
+    tx.upsert_heads(org_id, source.id, plan.heads)
+    nothing_to_do = plan.accepted == 0
+    batch = Batch(
+        id=batch_id,
+        org_id=org_id,
+        source_id=source.id,
+        status=BatchStatus.DONE if nothing_to_do else BatchStatus.QUEUED,
+        counts=plan.counts,
+        rejected=len(request.rejections),
+        records_created=0 if nothing_to_do else None,
+        events_created=0 if nothing_to_do else None,
+        attempts=0,
+        error_code=None,
+        error_message=None,
+        created_at=now,
+        started_at=None,
+        completed_at=now if nothing_to_do else None,
+    )
+    tx.insert_batch(batch, plan.results)
+    return IngestResult(batch, plan.results)
+
+
+def outcome_counts(batch: Batch) -> dict[str, int]:
+    return {o.value: batch.counts[o] for o in Outcome}
