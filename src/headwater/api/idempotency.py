@@ -74,7 +74,7 @@ async def begin(
     if decision is Decision.IN_USE:
         raise errors.IdempotencyKeyInUse()
     if decision is Decision.REPLAY:
-        assert existing is not None and existing.response_body is not None
+        assert existing is not None
         return _replay(existing)
     return claim
 

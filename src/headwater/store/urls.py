@@ -25,10 +25,10 @@ def sqlite_path(database_url: str) -> str:
 def sqlalchemy_url(database_url: str) -> str:
     if backend_of(database_url) == "sqlite":
         return database_url
-    scheme, _, rest = database_url.partition("://")
+    _scheme, _, rest = database_url.partition("://")
     return f"postgresql+psycopg://{rest}"
 
 
 def libpq_url(database_url: str) -> str:
-    scheme, _, rest = database_url.partition("://")
+    _scheme, _, rest = database_url.partition("://")
     return f"postgresql://{rest}"
