@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import database_url as database_url  # noqa: F401  (re-exported fixture)
+from tests.conftest import database_url as database_url
 
 HEADWATER = [sys.executable, "-m", "headwater"]
 
@@ -41,7 +41,14 @@ class Server:
         self.log = log_dir / f"serve-{self.port}.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [*HEADWATER, "serve", "--port", str(self.port), "--database-url", self.database_url],
+                [
+                    *HEADWATER,
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--database-url",
+                    self.database_url,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -10,7 +10,9 @@ from tests.conftest import SEED_PAYLOADS
 from tests.live.conftest import Server
 
 
-def _ingest(client: httpx.Client, source_id: str, records: list[dict[str, object]]) -> dict[str, object]:
+def _ingest(
+    client: httpx.Client, source_id: str, records: list[dict[str, object]]
+) -> dict[str, object]:
     response = client.post("/v1/ingest", json={"sourceId": source_id, "records": records})
     assert response.status_code == 202, response.text
     assert response.headers["x-request-id"] == response.json()["meta"]["requestId"]
