@@ -9,11 +9,13 @@ warning, except under CI=true, where that is a failure.
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
@@ -51,7 +53,9 @@ SEED_PAYLOADS = [
     },
 ]
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
+PG_URL = os.environ.get("HEADWATER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+_TEMPLATE = f"headwater_test_template_{os.getpid()}"  # concurrent runs must not collide
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -59,13 +63,61 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", BACKENDS, scope="session")
 
 
+def _pg_admin() -> psycopg.Connection[Any]:
+    return psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+
+
+def _pg_url(database: str) -> str:
+    return PG_URL.rsplit("/", 1)[0] + "/" + database
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """A database migrated once per run, cloned for every PostgreSQL test."""
+    try:
+        admin = _pg_admin()
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL at {PG_URL} is unreachable ({exc}); its tests are SKIPPED"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true requires PostgreSQL: {message}", pytrace=False)
+        warnings.warn(message, stacklevel=1)
+        _PG_MISSING.append(message)
+        yield None
+        return
+    with admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {_TEMPLATE}")
+    migrate.upgrade(_pg_url(_TEMPLATE))
+    yield _TEMPLATE
+    with _pg_admin() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)")
+
+
+_PG_MISSING: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for message in _PG_MISSING[:1]:
+        terminalreporter.section("PostgreSQL MISSING", sep="!", red=True, bold=True)
+        terminalreporter.line(message, red=True, bold=True)
+
+
 @pytest.fixture
-def database_url(backend: str, tmp_path: Path) -> str:
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'headwater.db'}"
         migrate.upgrade(url)
-        return url
-    raise AssertionError(f"unknown backend {backend}")
+        yield url
+        return
+    template = request.getfixturevalue("pg_template")
+    if template is None:
+        pytest.skip("PostgreSQL unreachable (see the warning in the summary)")
+    name = f"headwater_test_{uuid.uuid4().hex[:16]}"
+    with _pg_admin() as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield _pg_url(name)
+    with _pg_admin() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

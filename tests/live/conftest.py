@@ -15,8 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import database_url as database_url
-
 HEADWATER = [sys.executable, "-m", "headwater"]
 
 

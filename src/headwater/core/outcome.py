@@ -90,6 +90,13 @@ def plan_ingest(
     """
     current = dict(heads)
     known = dict(stored_versions)
+    # A head is a stored version too. versions_to_check skips records equal to their head,
+    # but an equal-time supersede earlier in this request can make such a record differ
+    # from the head by the time it is applied: it must still count as already stored.
+    for key, stored_head in heads.items():
+        known.setdefault(
+            (key, stored_head.content_hash, stored_head.source_updated_at), stored_head.version_id
+        )
     versions: list[PlannedVersion] = []
     new_heads: dict[RecordKey, Head] = {}
     counts = dict.fromkeys(Outcome, 0)

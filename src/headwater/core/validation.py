@@ -115,6 +115,10 @@ def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
         return Rejection(index, _lenient_record_id(raw), "INVALID_RECORD", message)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Rejection(index, None, "INVALID_RECORD", f"record is not valid JSON: {exc}")
+    except RecursionError:
+        return Rejection(
+            index, _lenient_record_id(raw), "INVALID_RECORD", "record is nested too deeply"
+        )
 
     record_id = record.recordId
     sent_id = record_id if isinstance(record_id, str) else None
