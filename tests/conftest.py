@@ -59,8 +59,10 @@ _TEMPLATE = f"headwater_test_template_{os.getpid()}"  # concurrent runs must not
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every storage-touching test per backend; `@pytest.mark.backends("sqlite")` narrows."""
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", BACKENDS, scope="session")
+        marker = metafunc.definition.get_closest_marker("backends")
+        metafunc.parametrize("backend", marker.args if marker else BACKENDS, scope="session")
 
 
 def _pg_admin() -> psycopg.Connection[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def free_port() -> int:
 class Server:
     database_url: str
     port: int = field(default_factory=free_port)
+    command: list[str] = field(default_factory=lambda: [*HEADWATER, "serve"])
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
 
@@ -40,8 +42,7 @@ class Server:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [
-                    *HEADWATER,
-                    "serve",
+                    *self.command,
                     "--port",
                     str(self.port),
                     "--database-url",
@@ -50,6 +51,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,  # so stop() reaches wrapper scripts' children too
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -64,11 +66,11 @@ class Server:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
     def create_key(self, org: str = "acme", scopes: str = "ingest,read,admin") -> dict[str, str]:

@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     app = Starlette(
         routes=[*health.routes, *sources.routes, *ingest.routes, *keys.routes],
-        exception_handlers=errors.handlers,  # type: ignore[arg-type]
+        exception_handlers=errors.handlers,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 
 class Outcome(enum.StrEnum):
@@ -140,7 +141,7 @@ class Source:
     status: SourceStatus
     entity_types: tuple[str, ...]
     description: str | None
-    mappings: dict[str, object] | None
+    mappings: dict[str, Any] | None
     created_at: int
     updated_at: int
 

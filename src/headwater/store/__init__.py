@@ -14,6 +14,6 @@ def open_store(database_url: str) -> Store:
         from headwater.store.sqlite import SqliteStore
 
         return SqliteStore(database_url)
-    from headwater.store.postgres import PostgresStore  # type: ignore[import-not-found]
+    from headwater.store.postgres import PostgresStore
 
-    return PostgresStore(database_url)  # type: ignore[no-any-return]
+    return PostgresStore(database_url)

@@ -87,7 +87,7 @@ class PostgresStore:
 
     def _query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Any]:
         with _translated(), self.pool.connection() as connection:
-            return connection.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return connection.execute(sql, params).fetchall()
 
     def _one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         found = self._query(sql, params)
@@ -215,7 +215,7 @@ class PostgresWriteTx:
         self.connection = connection
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.connection.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        return self.connection.execute(sql, params).fetchone()
 
     # -- organisations and keys ----------------------------------------------------
 

@@ -1,0 +1,91 @@
+"""The `headwater` command line: keys create, errors, help."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from headwater.cli import main
+from headwater.core import apikeys
+from headwater.store import open_store
+
+
+def test_keys_create_json_creates_org_and_hashed_key(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        [
+            "keys",
+            "create",
+            "--org",
+            "acme",
+            "--scopes",
+            "ingest,read,admin",
+            "--json",
+            "--database-url",
+            url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.output)
+    assert set(created) >= {"token", "id", "orgId", "scopes"}
+    assert apikeys.well_formed(created["token"])
+    assert created["scopes"] == ["admin", "ingest", "read"]
+
+    second = json.loads(
+        runner.invoke(
+            main,
+            [
+                "keys",
+                "create",
+                "--org",
+                "acme",
+                "--scopes",
+                "read",
+                "--json",
+                "--database-url",
+                url,
+            ],
+        ).output
+    )
+    assert second["orgId"] == created["orgId"]  # same organisation, a new key
+    assert second["token"] != created["token"]
+
+    store = open_store(url)
+    try:
+        key = store.find_api_key(apikeys.token_hash(created["token"]))
+        assert key is not None
+        assert key.org_id == created["orgId"]
+        assert len(key.prefix) == 12
+        assert created["token"].startswith(key.prefix)
+    finally:
+        store.close()
+    assert created["token"].encode() not in (tmp_path / "cli.db").read_bytes()
+
+
+def test_keys_create_refuses_unknown_scope(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = CliRunner().invoke(
+        main,
+        ["keys", "create", "--org", "acme", "--scopes", "ingest,superuser", "--database-url", url],
+    )
+    assert result.exit_code == 2
+    assert "superuser" in result.output
+
+
+def test_database_url_from_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    result = CliRunner().invoke(
+        main, ["keys", "create", "--org", "o", "--json"], env={"HEADWATER_DATABASE_URL": url}
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "env.db").exists()
+
+
+def test_help_names_every_command() -> None:
+    output = CliRunner().invoke(main, ["--help"]).output
+    for command in ("serve", "migrate", "keys"):
+        assert command in output
