@@ -15,6 +15,10 @@ from hypothesis import strategies as st
 
 from headwater.core.canonical import InvalidPayload, canonicalize, content_hash, has_duplicate_keys
 
+#: property tests: no per-example deadline (CI machines vary); the JSON-heavy ones fewer examples
+PROPERTY = settings(deadline=None)
+HEAVY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
 # --------------------------------------------------------------------------- helpers
 
 JSON = Any
@@ -79,7 +83,9 @@ def spell_string(text: str, rnd: random.Random, escape_rate: float) -> str:
             out.append(_SHORT_ESCAPES[ch])
         elif code > 0xFFFF:
             code -= 0x10000
-            out.append(_u_escape(0xD800 + (code >> 10), rnd) + _u_escape(0xDC00 + (code & 0x3FF), rnd))
+            out.append(
+                _u_escape(0xD800 + (code >> 10), rnd) + _u_escape(0xDC00 + (code & 0x3FF), rnd)
+            )
         else:
             out.append(_u_escape(code, rnd))
     out.append('"')
@@ -136,7 +142,7 @@ def count_objects(value: JSON) -> int:
 
 keys = st.one_of(
     st.text(max_size=8),
-    st.text(alphabet=":\\\"/ abc\u00e9\u2028\U0001f600\x00\x1f", max_size=6),
+    st.text(alphabet=':\\"/ abc\u00e9\u2028\U0001f600\x00\x1f', max_size=6),
     st.sampled_from(["a", "b", "a:", ":", "::", "\\u003a", "é", "e\u0301", "\U0001f600", ""]),
 )
 leaves = st.one_of(
@@ -161,7 +167,9 @@ json_objects = st.dictionaries(keys, json_values, max_size=6)
 stdlib_dump_options = st.fixed_dictionaries(
     {
         "indent": st.sampled_from([None, 0, 1, 2, 4, "\t", " \n"]),
-        "separators": st.sampled_from([None, (",", ":"), (", ", ": "), (" ,", " : "), (",\n", ":\t")]),
+        "separators": st.sampled_from(
+            [None, (",", ":"), (", ", ": "), (" ,", " : "), (",\n", ":\t")]
+        ),
         "sort_keys": st.booleans(),
         "ensure_ascii": st.booleans(),
     }
@@ -388,7 +396,7 @@ INVALID = [
     b'{"a"}',
     b'{"a":1,}',
     b"{'a':1}",
-    b'{a:1}',
+    b"{a:1}",
     b'{"a":1} x',
     b'{"a":1}{}',
     b'{"a":1}\x00',
@@ -489,6 +497,7 @@ def test_nesting_around_the_recursion_limit_never_escapes(inner: bytes) -> None:
 # --------------------------------------------------------------------------- properties
 
 
+@HEAVY
 @given(json_objects, stdlib_dump_options, st.randoms(use_true_random=False))
 def test_stdlib_serializations_canonicalize_identically(
     value: dict[str, JSON], options: dict[str, Any], rnd: random.Random
@@ -501,6 +510,7 @@ def test_stdlib_serializations_canonicalize_identically(
     assert not re.search(rb"\s", STRING_LITERAL.sub(b'""', reference))
 
 
+@HEAVY
 @given(json_objects, st.randoms(use_true_random=False), st.sampled_from([0.0, 0.1, 0.5, 1.0]))
 def test_arbitrary_spellings_canonicalize_identically(
     value: dict[str, JSON], rnd: random.Random, escape_rate: float
@@ -512,6 +522,7 @@ def test_arbitrary_spellings_canonicalize_identically(
     assert content_hash(canonicalize(raw), False) == content_hash(reference, False)
 
 
+@HEAVY
 @given(json_objects, stdlib_dump_options)
 def test_no_false_positive_duplicates_for_stdlib_json(
     value: dict[str, JSON], options: dict[str, Any]
@@ -528,6 +539,7 @@ def test_no_false_positive_duplicates_for_stdlib_json(
     assert canonicalize(escaped) == canonicalize(raw)
 
 
+@HEAVY
 @given(json_objects, st.randoms(use_true_random=False), st.sampled_from([0.0, 0.3, 1.0]))
 def test_no_false_positive_duplicates_for_any_spelling(
     value: dict[str, JSON], rnd: random.Random, escape_rate: float
@@ -536,7 +548,11 @@ def test_no_false_positive_duplicates_for_any_spelling(
     assert not has_duplicate_keys(raw, dedup_canonical(raw))
 
 
-@settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(json_objects, st.randoms(use_true_random=False), st.sampled_from([0.0, 0.3, 1.0]))
 def test_injected_duplicate_is_always_detected(
     value: dict[str, JSON], rnd: random.Random, escape_rate: float
@@ -549,6 +565,7 @@ def test_injected_duplicate_is_always_detected(
         canonicalize(raw)
 
 
+@HEAVY
 @given(json_objects, json_objects)
 def test_different_values_give_different_hashes(a: dict[str, JSON], b: dict[str, JSON]) -> None:
     ca, cb = canonicalize(json.dumps(a).encode()), canonicalize(json.dumps(b).encode())
@@ -557,6 +574,7 @@ def test_different_values_give_different_hashes(a: dict[str, JSON], b: dict[str,
     assert content_hash(ca, True) != content_hash(cb, False)
 
 
+@HEAVY
 @given(json_objects, st.data())
 def test_changing_one_value_changes_the_hash(value: dict[str, JSON], data: st.DataObject) -> None:
     assume(value)
@@ -569,6 +587,7 @@ def test_changing_one_value_changes_the_hash(value: dict[str, JSON], data: st.Da
     assert before != after
 
 
+@PROPERTY
 @given(st.integers(min_value=10**19, max_value=10**40), st.integers(min_value=1, max_value=10**6))
 def test_big_integers_never_collide(n: int, delta: int) -> None:
     one = canonicalize(f'{{"n":{n}}}'.encode())
@@ -580,6 +599,7 @@ def test_big_integers_never_collide(n: int, delta: int) -> None:
 @example(b'{"a":"\\ud800"}')
 @example(b"[" * 3000)
 @example(b'{"a\\u003a":' * 2000)
+@PROPERTY
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_raise_anything_else(raw: bytes) -> None:
     try:
@@ -589,6 +609,7 @@ def test_arbitrary_bytes_never_raise_anything_else(raw: bytes) -> None:
     assert isinstance(json.loads(result), dict)
 
 
+@HEAVY
 @given(json_objects, st.randoms(use_true_random=False), st.data())
 def test_mutated_json_never_raises_anything_else(
     value: dict[str, JSON], rnd: random.Random, data: st.DataObject

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headwater.core.timestamps import format_micros, parse_rfc3339, to_micros
+
+#: property tests: no per-example deadline (CI machines vary)
+PROPERTY = settings(deadline=None)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z in microseconds
@@ -147,7 +150,9 @@ def test_offsets_normalize_to_the_same_instant() -> None:
 
 def test_truncation_does_not_carry_into_seconds() -> None:
     # 0.9999999 s truncates to 999999 µs; rounding would have moved to the next second
-    assert parse_rfc3339("2026-12-31T23:59:59.9999999Z") == micros(2026, 12, 31, 23, 59, 59) + 999_999
+    assert (
+        parse_rfc3339("2026-12-31T23:59:59.9999999Z") == micros(2026, 12, 31, 23, 59, 59) + 999_999
+    )
     assert format_micros(parse_rfc3339("2026-12-31T23:59:59.9999999Z")) == (
         "2026-12-31T23:59:59.999999Z"
     )
@@ -206,6 +211,7 @@ def with_offset(value: int, offset_minutes: int, fraction_digits: int) -> str | 
     return f"{text}{sign}{hours:02d}:{minutes:02d}"
 
 
+@PROPERTY
 @given(micros_in_range)
 def test_format_parse_round_trip(value: int) -> None:
     text = format_micros(value)
@@ -213,6 +219,7 @@ def test_format_parse_round_trip(value: int) -> None:
     assert format_micros(parse_rfc3339(text)) == text
 
 
+@PROPERTY
 @given(micros_in_range)
 def test_format_shape(value: int) -> None:
     text = format_micros(value)
@@ -224,6 +231,7 @@ def test_format_shape(value: int) -> None:
         assert not text[:-1].endswith("0")
 
 
+@PROPERTY
 @given(micros_in_range, offsets, st.integers(min_value=0, max_value=12))
 def test_any_offset_parses_to_the_same_instant(value: int, offset: int, digits: int) -> None:
     text = with_offset(value, offset, digits)
@@ -234,6 +242,7 @@ def test_any_offset_parses_to_the_same_instant(value: int, offset: int, digits: 
     assert parse_rfc3339(text) == expected
 
 
+@PROPERTY
 @given(micros_in_range, micros_in_range, offsets, offsets)
 def test_ordering_is_preserved_across_offsets(a: int, b: int, off_a: int, off_b: int) -> None:
     text_a, text_b = with_offset(a, off_a, 6), with_offset(b, off_b, 6)
@@ -244,6 +253,7 @@ def test_ordering_is_preserved_across_offsets(a: int, b: int, off_a: int, off_b:
     assert (parsed_a == parsed_b) == (a == b)
 
 
+@PROPERTY
 @given(st.text(max_size=40))
 def test_parse_raises_only_value_error(text: str) -> None:
     try:

@@ -200,3 +200,69 @@ class RecordVersion:
     batch_index: int
     ingested_at: int
     payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedBatch:
+    """A batch a normalizer holds the lease on."""
+
+    id: str
+    org_id: str
+    source_id: str
+    kind: str  #: "ingest" or "renormalize"
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An event as stored; `seq` orders the organisation's feed."""
+
+    id: str
+    org_id: str
+    source_id: str
+    batch_id: str
+    record_version_id: str
+    action: str
+    actor_id: str | None
+    key: RecordKey
+    entity_name: str | None
+    timestamp: int
+    changes: bytes  #: JSON array of {field, from, to}
+    deleted: bool
+    created_at: int
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ActorView:
+    id: str
+    email: str | None
+    name: str | None
+    placeholder: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    row: EventRow
+    actor: ActorView | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeadRow:
+    key: RecordKey
+    version_id: str
+    content_hash: bytes
+    source_updated_at: int
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    source_id: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    action: str | None = None
+    actor_id: str | None = None
+    time_from: int | None = None  #: inclusive, on `timestamp`
+    time_to: int | None = None  #: exclusive
+    include_deleted: bool = False

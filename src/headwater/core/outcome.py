@@ -9,7 +9,7 @@ writes what the plan says, all in one transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from headwater.core.models import (
     Head,
@@ -43,7 +43,9 @@ def decide_outcome(head: Head | None, record: ValidRecord, already_stored: bool)
 @dataclass(frozen=True, slots=True)
 class IngestPlan:
     versions: list[PlannedVersion]  #: to insert, in application order
-    heads: dict[RecordKey, Head]  #: the final head of every record that got a new one
+    #: the final head of every record whose head changed (a new version, or a later
+    #: `sourceUpdatedAt` confirming the same content)
+    heads: dict[RecordKey, Head]
     results: list[RecordResult]  #: one per record of the request, in request order
     counts: dict[Outcome, int] = field(default_factory=dict)
 
@@ -113,9 +115,17 @@ def plan_ingest(
         counts[outcome] += 1
 
         if outcome is Outcome.UNCHANGED:
-            matched = (
-                head.version_id if head and head.content_hash == record.content_hash else existing
-            )
+            same_as_head = head is not None and head.content_hash == record.content_hash
+            matched = head.version_id if head is not None and same_as_head else existing
+            if (
+                head is not None
+                and same_as_head
+                and record.source_updated_at > head.source_updated_at
+            ):
+                # The source confirmed the head's content at a later time: remember that
+                # time (nothing new is stored), so an update older than it is stale.
+                head = replace(head, source_updated_at=record.source_updated_at)
+                current[key] = new_heads[key] = head
             results.append(
                 RecordResult(record.index, key.entity_type, key.record_id, outcome, matched)
             )

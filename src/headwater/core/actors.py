@@ -1,0 +1,133 @@
+"""Identity resolution (spec §6.5): deterministic, never fuzzy.
+
+- An email matches an actor case-insensitively.
+- A bare name matches the one real actor with that name (case and whitespace folded);
+  with none, or several (two different people share it), it resolves to a placeholder.
+- A payload naming a person together with an email merges that name's placeholder into
+  the real actor. Two actors with different emails are never merged.
+
+`resolve` is pure: it reads a `Directory` snapshot and returns the actor id plus the
+changes the shell must write (new actors, merges, names learnt).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRef:
+    """Who a payload names: an email, a name, or both."""
+
+    email: str | None  #: lower-cased
+    name: str | None  #: as written, whitespace trimmed
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    id: str
+    email: str | None
+    name: str | None
+    placeholder: bool
+    merged_into: str | None = None
+
+    @property
+    def folded_name(self) -> str | None:
+        return fold_name(self.name) if self.name else None
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    placeholder_id: str
+    into_id: str
+
+
+@dataclass(slots=True)
+class Changes:
+    """What resolution decided that storage does not know yet."""
+
+    created: dict[str, Actor] = field(default_factory=dict)
+    named: dict[str, str] = field(default_factory=dict)  #: actor id -> name learnt
+    merges: list[Merge] = field(default_factory=list)
+
+
+def fold_name(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def parse_actor(value: object) -> ActorRef | None:
+    """An email string, a name string, or an object with `email` and/or `name`."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if _EMAIL.fullmatch(text):
+            return ActorRef(email=text.lower(), name=None)
+        return ActorRef(email=None, name=text)
+    if isinstance(value, dict):
+        email, name = value.get("email"), value.get("name")
+        email = (
+            email.strip().lower()
+            if isinstance(email, str) and _EMAIL.fullmatch(email.strip())
+            else None
+        )
+        name = name.strip() if isinstance(name, str) and name.strip() else None
+        if email or name:
+            return ActorRef(email=email, name=name)
+    return None
+
+
+class Directory:
+    """A snapshot of an organisation's actors, updated in memory as resolution goes."""
+
+    def __init__(self, actors: Iterable[Actor] = ()) -> None:
+        self.by_id: dict[str, Actor] = {}
+        for actor in actors:
+            self._put(actor)
+
+    def _put(self, actor: Actor) -> None:
+        self.by_id[actor.id] = actor
+
+    def _live(self) -> Iterable[Actor]:
+        return (a for a in self.by_id.values() if a.merged_into is None)
+
+    def by_email(self, email: str) -> Actor | None:
+        return next((a for a in self._live() if a.email == email), None)
+
+    def named(self, folded: str) -> list[Actor]:
+        return sorted((a for a in self._live() if a.folded_name == folded), key=lambda a: a.id)
+
+    def resolve(self, ref: ActorRef, new_id: Callable[[], str], changes: Changes) -> str:
+        """The canonical actor id for `ref`, recording every change in `changes`."""
+        if ref.email is not None:
+            actor = self.by_email(ref.email)
+            if actor is None:
+                actor = Actor(new_id(), ref.email, ref.name, placeholder=False)
+                self._put(actor)
+                changes.created[actor.id] = actor
+            elif ref.name and not actor.name:
+                actor = replace(actor, name=ref.name)
+                self._put(actor)
+                changes.named[actor.id] = ref.name
+            if ref.name:
+                for candidate in self.named(fold_name(ref.name)):
+                    if candidate.placeholder:
+                        self._put(replace(candidate, merged_into=actor.id))
+                        changes.merges.append(Merge(candidate.id, actor.id))
+            return actor.id
+
+        assert ref.name is not None
+        same_name = self.named(fold_name(ref.name))
+        real = [a for a in same_name if not a.placeholder]
+        if len(real) == 1:
+            return real[0].id
+        placeholder = next((a for a in same_name if a.placeholder), None)
+        if placeholder is None:
+            placeholder = Actor(new_id(), None, ref.name, placeholder=True)
+            self._put(placeholder)
+            changes.created[placeholder.id] = placeholder
+        return placeholder.id

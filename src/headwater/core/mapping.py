@@ -1,0 +1,152 @@
+"""Mappings: which payload fields name actors, are status-like, are assignments (spec §6.3, §6.4).
+
+`Mapping.default()` is the spec's default mapping. A source's `mappings` document
+overrides it per entity type; `parse_mappings` validates such a document (400 on
+write). `fingerprint` identifies a mapping so that event ids change exactly when the
+rules that produced them do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping as AnyMapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+#: bump when the default rules change meaning, so re-normalized events get new ids
+DEFAULT_RULES_VERSION = "default-v1"
+
+FieldName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ActionName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
+EntityType = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
+FieldList = Annotated[list[FieldName], msgspec.Meta(max_length=100)]
+
+_MOVED_TO_BY = re.compile(r"movedTo([A-Z0-9][A-Za-z0-9_]*)By")
+_CHANGED_BY = re.compile(r"([a-z][A-Za-z0-9_]*)ChangedBy")
+
+
+class MappingSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One entity type's overrides; every field is optional (documented in docs/mappings.md)."""
+
+    statusFields: FieldList | None = None
+    assignmentFields: FieldList | None = None
+    createdByFields: FieldList | None = None
+    updatedByFields: FieldList | None = None
+    fallbackActorFields: FieldList | None = None
+    ignoreFields: FieldList | None = None
+    nameFields: FieldList | None = None
+    actions: dict[ActionName, ActionName] | None = None
+
+
+class InvalidMappings(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_mappings(document: AnyMapping[str, Any]) -> dict[str, MappingSpec]:
+    """Validate a source's `mappings` object: {entityType: MappingSpec}."""
+    try:
+        return msgspec.convert(document, type=dict[EntityType, MappingSpec])
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).partition(" - at `")
+        field = "mappings" + path.rstrip("`").removeprefix("$")
+        raise InvalidMappings(field, message) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """The effective rules for one entity type."""
+
+    status_fields: frozenset[str]
+    assignment_fields: tuple[str, ...]
+    created_by_fields: tuple[str, ...]
+    updated_by_fields: tuple[str, ...]
+    fallback_actor_fields: tuple[str, ...]
+    ignore_fields: frozenset[str]
+    name_fields: tuple[str, ...]
+    actions: dict[str, str]
+    fingerprint: str
+
+    @classmethod
+    def default(cls) -> Mapping:
+        return cls.build(MappingSpec())
+
+    @classmethod
+    def build(cls, spec: MappingSpec) -> Mapping:
+        canonical = msgspec.json.encode(spec, order="sorted")
+        fingerprint = hashlib.sha256(DEFAULT_RULES_VERSION.encode() + b"\x00" + canonical)
+        return cls(
+            status_fields=frozenset(
+                spec.statusFields
+                if spec.statusFields is not None
+                else ("stage", "status", "state", "phase", "priority")
+            ),
+            assignment_fields=tuple(
+                spec.assignmentFields
+                if spec.assignmentFields is not None
+                else ("owner", "assignee", "assignedTo")
+            ),
+            created_by_fields=tuple(
+                spec.createdByFields
+                if spec.createdByFields is not None
+                else ("createdBy", "author", "sender")
+            ),
+            updated_by_fields=tuple(
+                spec.updatedByFields
+                if spec.updatedByFields is not None
+                else ("updatedBy", "modifiedBy", "lastModifiedBy")
+            ),
+            fallback_actor_fields=tuple(
+                spec.fallbackActorFields if spec.fallbackActorFields is not None else ("owner",)
+            ),
+            ignore_fields=frozenset(spec.ignoreFields or ()),
+            name_fields=tuple(
+                spec.nameFields
+                if spec.nameFields is not None
+                else ("name", "title", "subject", "displayName", "fullName")
+            ),
+            actions=dict(spec.actions or {}),
+            fingerprint=fingerprint.hexdigest()[:32],
+        )
+
+    def is_actor_key(self, field: str) -> bool:
+        """Fields that name who did something; they are never reported as changes."""
+        return (
+            field in self.created_by_fields
+            or field in self.updated_by_fields
+            or field == "deletedBy"
+            or _MOVED_TO_BY.fullmatch(field) is not None
+            or _CHANGED_BY.fullmatch(field) is not None
+        )
+
+    def attributed_fields(self, payload: AnyMapping[str, Any]) -> dict[str, str]:
+        """{field: its movedTo<Field>By key} for every such key in the payload."""
+        found = {}
+        for key in payload:
+            match = _MOVED_TO_BY.fullmatch(key)
+            if match:
+                name = match.group(1)
+                found[name[0].lower() + name[1:]] = key
+        return found
+
+    def action(self, entity_type: str, suffix: str) -> str:
+        """`<type>_<suffix>` unless the mapping renames it (keys are the suffix)."""
+        return self.actions.get(suffix, f"{entity_type}_{suffix}")
+
+
+def mappings_for(document: AnyMapping[str, Any] | None) -> dict[str, Mapping]:
+    """A source's mapping per entity type (entity types not listed use the default)."""
+    if not document:
+        return {}
+    return {
+        entity_type: Mapping.build(spec) for entity_type, spec in parse_mappings(document).items()
+    }
+
+
+def snake(field: str) -> str:
+    """`assignedTo` -> `assigned_to`, for action names."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", field).lower()

@@ -1,0 +1,771 @@
+"""SQL shared by both backends, written once with `%s` placeholders.
+
+`SqlReads` and `SqlWriteTx` hold every query whose text is the same in SQLite and
+PostgreSQL; `sqlite.py` rewrites the placeholders to `?`, and each backend overrides
+what differs (locking, bulk writes). Subclasses provide `_query` / `_execute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import groupby
+from typing import Any
+
+from headwater.core.actors import Actor, Changes
+from headwater.core.idempotency import StoredKey
+from headwater.core.models import (
+    ActorView,
+    ApiKey,
+    Batch,
+    BatchStatus,
+    ClaimedBatch,
+    EventFilter,
+    EventRow,
+    Head,
+    HeadRow,
+    Organisation,
+    Outcome,
+    PlannedVersion,
+    RecordKey,
+    RecordResult,
+    RecordVersion,
+    Source,
+    SourceCounts,
+    StoredEvent,
+)
+from headwater.core.outcome import VersionIdentity
+from headwater.store import rows
+from headwater.store.base import Page
+
+#: stay far below SQLite's bound-parameter limit in IN lists
+CHUNK = 400
+
+EVENT_SELECT = (
+    "SELECT e.id, e.org_id, e.source_id, e.batch_id, e.record_version_id, e.action, e.actor_id, "
+    "e.entity_type, e.entity_id, e.entity_name, e.timestamp, e.changes, e.deleted, e.created_at, "
+    "e.seq, a.id, a.email, a.name, a.placeholder "
+    "FROM events e LEFT JOIN actors a ON a.id = e.actor_id"
+)
+
+
+def marks(count: int) -> str:
+    return ",".join(["%s"] * count)
+
+
+def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def stored_event(row: Sequence[Any]) -> StoredEvent:
+    event = EventRow(
+        id=str(row[0]),
+        org_id=str(row[1]),
+        source_id=str(row[2]),
+        batch_id=str(row[3]),
+        record_version_id=str(row[4]),
+        action=row[5],
+        actor_id=str(row[6]) if row[6] is not None else None,
+        key=RecordKey(row[7], row[8]),
+        entity_name=row[9],
+        timestamp=row[10],
+        changes=bytes(row[11]),
+        deleted=bool(row[12]),
+        created_at=row[13],
+        seq=row[14],
+    )
+    actor = (
+        ActorView(str(row[15]), row[16], row[17], bool(row[18])) if row[15] is not None else None
+    )
+    return StoredEvent(event, actor)
+
+
+def _event_where(org_id: str, f: EventFilter) -> tuple[str, list[Any]]:
+    where, params = ["e.org_id = %s"], list[Any]([org_id])
+    for column, value in (
+        ("e.source_id", f.source_id),
+        ("e.entity_type", f.entity_type),
+        ("e.entity_id", f.entity_id),
+        ("e.action", f.action),
+        ("e.actor_id", f.actor_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    if f.time_from is not None:
+        where.append("e.timestamp >= %s")
+        params.append(f.time_from)
+    if f.time_to is not None:
+        where.append("e.timestamp < %s")
+        params.append(f.time_to)
+    if not f.include_deleted:
+        where.append("e.deleted = %s")
+        params.append(False)
+    return " AND ".join(where), params
+
+
+class SqlReads:
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        found = self._query(sql, params)
+        return found[0] if found else None
+
+    def _count(self, sql: str, params: Sequence[Any]) -> int:
+        return int(self._one(sql, params)[0])
+
+    def ping(self) -> None:
+        self._one("SELECT 1")
+
+    def schema_revision(self) -> str | None:
+        row = self._one("SELECT version_num FROM alembic_version")
+        return str(row[0]) if row else None
+
+    # -- keys ----------------------------------------------------------------------
+
+    def find_api_key(self, token_hash: bytes) -> ApiKey | None:
+        row = self._one(
+            f"SELECT {rows.API_KEY_COLUMNS} FROM api_keys WHERE token_hash = %s", (token_hash,)
+        )
+        return rows.api_key(row) if row else None
+
+    def list_api_keys(self, org_id: str, limit: int, offset: int) -> Page[ApiKey]:
+        found = self._query(
+            f"SELECT {rows.API_KEY_COLUMNS} FROM api_keys WHERE org_id = %s "
+            "ORDER BY id LIMIT %s OFFSET %s",
+            (org_id, limit, offset),
+        )
+        total = self._count("SELECT count(*) FROM api_keys WHERE org_id = %s", (org_id,))
+        return Page([rows.api_key(r) for r in found], total)
+
+    # -- sources -------------------------------------------------------------------
+
+    def get_source(self, org_id: str, source_id: str) -> Source | None:
+        row = self._one(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE id = %s AND org_id = %s",
+            (source_id, org_id),
+        )
+        return rows.source(row) if row else None
+
+    def list_sources(self, org_id: str, limit: int, offset: int) -> Page[Source]:
+        found = self._query(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE org_id = %s "
+            "ORDER BY id LIMIT %s OFFSET %s",
+            (org_id, limit, offset),
+        )
+        total = self._count("SELECT count(*) FROM sources WHERE org_id = %s", (org_id,))
+        return Page([rows.source(r) for r in found], total)
+
+    def source_counts(self, org_id: str, source_id: str) -> SourceCounts:
+        row = self._one(
+            "SELECT (SELECT count(*) FROM record_heads WHERE source_id = %s), "
+            "(SELECT count(*) FROM record_versions WHERE source_id = %s), "
+            "(SELECT count(*) FROM batches WHERE source_id = %s AND kind = 'ingest'), "
+            "(SELECT count(*) FROM events WHERE source_id = %s), "
+            "(SELECT max(created_at) FROM batches WHERE source_id = %s AND kind = 'ingest')",
+            (source_id,) * 5,
+        )
+        return SourceCounts(
+            records=row[0], versions=row[1], batches=row[2], events=row[3], last_ingested_at=row[4]
+        )
+
+    # -- batches and versions ------------------------------------------------------
+
+    def get_batch(self, org_id: str, batch_id: str) -> Batch | None:
+        row = self._one(
+            f"SELECT {rows.BATCH_COLUMNS} FROM batches WHERE id = %s AND org_id = %s",
+            (batch_id, org_id),
+        )
+        return rows.batch(row) if row else None
+
+    def list_batches(
+        self,
+        org_id: str,
+        source_id: str | None,
+        status: BatchStatus | None,
+        limit: int,
+        offset: int,
+    ) -> Page[Batch]:
+        where, params = ["org_id = %s"], [org_id]
+        if source_id is not None:
+            where.append("source_id = %s")
+            params.append(source_id)
+        if status is not None:
+            where.append("status = %s")
+            params.append(status.value)
+        clause = " AND ".join(where)
+        found = self._query(
+            f"SELECT {rows.BATCH_COLUMNS} FROM batches WHERE {clause} "
+            "ORDER BY id DESC LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        total = self._count(f"SELECT count(*) FROM batches WHERE {clause}", params)
+        return Page([rows.batch(r) for r in found], total)
+
+    def batch_results(self, org_id: str, batch_id: str) -> list[RecordResult] | None:
+        row = self._one(
+            "SELECT results FROM batches WHERE id = %s AND org_id = %s", (batch_id, org_id)
+        )
+        return rows.decode_results(bytes(row[0])) if row else None
+
+    def get_version(self, org_id: str, version_id: str) -> RecordVersion | None:
+        row = self._one(
+            f"SELECT {rows.VERSION_COLUMNS} FROM record_versions WHERE id = %s AND org_id = %s",
+            (version_id, org_id),
+        )
+        return rows.version(row) if row else None
+
+    def get_versions(self, org_id: str, version_ids: Sequence[str]) -> dict[str, RecordVersion]:
+        found: dict[str, RecordVersion] = {}
+        for chunk in chunks(list(dict.fromkeys(version_ids))):
+            for row in self._query(
+                f"SELECT {rows.VERSION_COLUMNS} FROM record_versions "
+                f"WHERE org_id = %s AND id IN ({marks(len(chunk))})",
+                [org_id, *chunk],
+            ):
+                version = rows.version(row)
+                found[version.id] = version
+        return found
+
+    def source_versions(self, org_id: str, source_id: str) -> list[RecordVersion]:
+        """Every stored version of a source, in each record's chain order."""
+        return [
+            rows.version(row)
+            for row in self._query(
+                f"SELECT {rows.VERSION_COLUMNS} FROM record_versions "
+                "WHERE org_id = %s AND source_id = %s "
+                "ORDER BY entity_type, record_id, source_updated_at, id",
+                (org_id, source_id),
+            )
+        ]
+
+    def record_chain(self, org_id: str, source_id: str, key: RecordKey) -> list[RecordVersion]:
+        return [
+            rows.version(row)
+            for row in self._query(
+                f"SELECT {rows.VERSION_COLUMNS} FROM record_versions WHERE org_id = %s "
+                "AND source_id = %s AND entity_type = %s AND record_id = %s "
+                "ORDER BY source_updated_at, id",
+                (org_id, source_id, key.entity_type, key.record_id),
+            )
+        ]
+
+    def get_head(self, org_id: str, source_id: str, key: RecordKey) -> HeadRow | None:
+        row = self._one(
+            "SELECT entity_type, record_id, version_id, content_hash, source_updated_at, deleted "
+            "FROM record_heads WHERE org_id = %s AND source_id = %s AND entity_type = %s "
+            "AND record_id = %s",
+            (org_id, source_id, key.entity_type, key.record_id),
+        )
+        return _head_row(row) if row else None
+
+    def list_heads(
+        self, org_id: str, source_id: str, entity_type: str | None, limit: int, offset: int
+    ) -> Page[HeadRow]:
+        where, params = "org_id = %s AND source_id = %s", [org_id, source_id]
+        if entity_type is not None:
+            where += " AND entity_type = %s"
+            params.append(entity_type)
+        found = self._query(
+            "SELECT entity_type, record_id, version_id, content_hash, source_updated_at, deleted "
+            f"FROM record_heads WHERE {where} ORDER BY entity_type, record_id LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        total = self._count(f"SELECT count(*) FROM record_heads WHERE {where}", params)
+        return Page([_head_row(r) for r in found], total)
+
+    # -- events and actors ---------------------------------------------------------
+
+    def list_events(
+        self, org_id: str, filters: EventFilter, limit: int, offset: int
+    ) -> Page[StoredEvent]:
+        where, params = _event_where(org_id, filters)
+        found = self._query(
+            f"{EVENT_SELECT} WHERE {where} ORDER BY e.timestamp, e.id LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        total = self._count(f"SELECT count(*) FROM events e WHERE {where}", params)
+        return Page([stored_event(r) for r in found], total)
+
+    def events_after(
+        self, org_id: str, filters: EventFilter, after_seq: int, limit: int
+    ) -> list[StoredEvent]:
+        """The feed: events with `seq` above the cursor, in `seq` order."""
+        where, params = _event_where(org_id, filters)
+        found = self._query(
+            f"{EVENT_SELECT} WHERE {where} AND e.seq > %s ORDER BY e.seq LIMIT %s",
+            [*params, after_seq, limit],
+        )
+        return [stored_event(r) for r in found]
+
+    def get_event(self, org_id: str, event_id: str) -> StoredEvent | None:
+        row = self._one(f"{EVENT_SELECT} WHERE e.org_id = %s AND e.id = %s", (org_id, event_id))
+        return stored_event(row) if row else None
+
+    def entity_events(self, org_id: str, source_id: str, key: RecordKey) -> list[StoredEvent]:
+        found = self._query(
+            f"{EVENT_SELECT} WHERE e.org_id = %s AND e.source_id = %s AND e.entity_type = %s "
+            "AND e.entity_id = %s ORDER BY e.timestamp, e.seq",
+            (org_id, source_id, key.entity_type, key.record_id),
+        )
+        return [stored_event(r) for r in found]
+
+    def list_actors(self, org_id: str, limit: int, offset: int) -> Page[ActorView]:
+        found = self._query(
+            "SELECT id, email, name, placeholder FROM actors WHERE org_id = %s "
+            "AND merged_into IS NULL ORDER BY id LIMIT %s OFFSET %s",
+            (org_id, limit, offset),
+        )
+        total = self._count(
+            "SELECT count(*) FROM actors WHERE org_id = %s AND merged_into IS NULL", (org_id,)
+        )
+        return Page([ActorView(str(r[0]), r[1], r[2], bool(r[3])) for r in found], total)
+
+    def get_actor(self, org_id: str, actor_id: str) -> ActorView | None:
+        """The canonical actor for `actor_id`, following a merge."""
+        row = self._one(
+            "SELECT a.id, a.email, a.name, a.placeholder FROM actors a WHERE a.org_id = %s "
+            "AND a.id = (SELECT coalesce(merged_into, id) FROM actors WHERE org_id = %s AND id = %s)",
+            (org_id, org_id, actor_id),
+        )
+        return ActorView(str(row[0]), row[1], row[2], bool(row[3])) if row else None
+
+    def actor_aliases(
+        self, org_id: str, actor_ids: Sequence[str]
+    ) -> dict[str, list[tuple[str, str]]]:
+        aliases: dict[str, list[tuple[str, str]]] = {a: [] for a in actor_ids}
+        for chunk in chunks(list(actor_ids)):
+            for actor_id, kind, value in self._query(
+                "SELECT actor_id, kind, value FROM actor_aliases WHERE org_id = %s "
+                f"AND actor_id IN ({marks(len(chunk))}) ORDER BY kind, value",
+                [org_id, *chunk],
+            ):
+                aliases[str(actor_id)].append((kind, value))
+        return aliases
+
+
+def _head_row(row: Sequence[Any]) -> HeadRow:
+    return HeadRow(RecordKey(row[0], row[1]), str(row[2]), bytes(row[3]), row[4], bool(row[5]))
+
+
+class SqlWriteTx:
+    #: appended to the SELECTs that must lock what they read (PostgreSQL only)
+    share_lock = ""
+    update_lock = ""
+    skip_locked = ""
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; returns a cursor (fetchone, fetchall, rowcount)."""
+        raise NotImplementedError
+
+    def _executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._execute(sql, params).fetchone()
+
+    # -- organisations and keys ----------------------------------------------------
+
+    def ensure_organisation(self, name: str, new_id: str, now: int) -> Organisation:
+        self._execute(
+            "INSERT INTO organisations (id, name, created_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (name) DO NOTHING",
+            (new_id, name, now),
+        )
+        row = self._one("SELECT id, name, created_at FROM organisations WHERE name = %s", (name,))
+        return Organisation(str(row[0]), row[1], row[2])
+
+    def insert_api_key(self, key: ApiKey, token_hash: bytes) -> None:
+        self._execute(
+            "INSERT INTO api_keys (id, org_id, label, prefix, token_hash, scopes, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                key.id,
+                key.org_id,
+                key.label,
+                key.prefix,
+                token_hash,
+                rows.scopes_text(key.scopes),
+                key.created_at,
+            ),
+        )
+
+    def touch_api_key(self, key_id: str, now: int) -> None:
+        self._execute("UPDATE api_keys SET last_used_at = %s WHERE id = %s", (now, key_id))
+
+    def revoke_api_key(self, org_id: str, key_id: str, now: int) -> ApiKey | None:
+        row = self._one(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, %s) "
+            f"WHERE id = %s AND org_id = %s RETURNING {rows.API_KEY_COLUMNS}",
+            (now, key_id, org_id),
+        )
+        return rows.api_key(row) if row else None
+
+    # -- sources -------------------------------------------------------------------
+
+    def get_source(self, org_id: str, source_id: str) -> Source | None:
+        row = self._one(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE id = %s AND org_id = %s"
+            + self.share_lock,
+            (source_id, org_id),
+        )
+        return rows.source(row) if row else None
+
+    def insert_source(self, source: Source) -> None:
+        self._execute(
+            f"INSERT INTO sources ({rows.SOURCE_COLUMNS}) VALUES ({marks(10)})",
+            rows.source_params(source),
+        )
+
+    def update_source(self, source: Source) -> None:
+        params = rows.source_params(source)
+        self._execute(
+            "UPDATE sources SET name = %s, status = %s, entity_types = %s, description = %s, "
+            "mappings = %s, updated_at = %s WHERE id = %s AND org_id = %s",
+            (*params[3:8], params[9], source.id, source.org_id),
+        )
+
+    # -- ingest --------------------------------------------------------------------
+
+    def lock_records(self, source_id: str, keys: Iterable[RecordKey]) -> None:
+        """SQLite: `BEGIN IMMEDIATE` already holds the database's only write lock."""
+
+    def load_heads(self, source_id: str, keys: Iterable[RecordKey]) -> dict[RecordKey, Head]:
+        heads: dict[RecordKey, Head] = {}
+        ordered = sorted(set(keys), key=lambda k: k.entity_type)
+        for entity_type, group in groupby(ordered, key=lambda k: k.entity_type):
+            for chunk in chunks([k.record_id for k in group]):
+                for record_id, version_id, content_hash, updated_at, deleted in self._execute(
+                    "SELECT record_id, version_id, content_hash, source_updated_at, deleted "
+                    "FROM record_heads WHERE source_id = %s AND entity_type = %s "
+                    f"AND record_id IN ({marks(len(chunk))})",
+                    (source_id, entity_type, *chunk),
+                ):
+                    heads[RecordKey(entity_type, record_id)] = Head(
+                        str(version_id), bytes(content_hash), updated_at, bool(deleted)
+                    )
+        return heads
+
+    def find_versions(
+        self, source_id: str, identities: Sequence[VersionIdentity]
+    ) -> dict[VersionIdentity, str]:
+        found: dict[VersionIdentity, str] = {}
+        for identity in identities:
+            key, content_hash, updated_at = identity
+            row = self._one(
+                "SELECT id FROM record_versions WHERE source_id = %s AND entity_type = %s "
+                "AND record_id = %s AND content_hash = %s AND source_updated_at = %s",
+                (source_id, key.entity_type, key.record_id, content_hash, updated_at),
+            )
+            if row:
+                found[identity] = str(row[0])
+        return found
+
+    def insert_versions(
+        self,
+        org_id: str,
+        source_id: str,
+        batch_id: str,
+        versions: Sequence[PlannedVersion],
+        now: int,
+    ) -> None:
+        self._executemany(
+            f"INSERT INTO record_versions ({rows.VERSION_COLUMNS}) VALUES ({marks(14)})",
+            [
+                (
+                    v.version_id,
+                    org_id,
+                    source_id,
+                    v.record.key.entity_type,
+                    v.record.key.record_id,
+                    v.record.content_hash,
+                    v.record.source_updated_at,
+                    v.record.deleted,
+                    v.outcome.value,
+                    v.previous_version_id,
+                    batch_id,
+                    v.record.index,
+                    now,
+                    v.record.payload,
+                )
+                for v in versions
+            ],
+        )
+
+    def upsert_heads(self, org_id: str, source_id: str, heads: Mapping[RecordKey, Head]) -> None:
+        self._executemany(
+            "INSERT INTO record_heads (source_id, entity_type, record_id, org_id, version_id, "
+            "content_hash, source_updated_at, deleted) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (source_id, entity_type, record_id) DO UPDATE SET "
+            "version_id = excluded.version_id, content_hash = excluded.content_hash, "
+            "source_updated_at = excluded.source_updated_at, deleted = excluded.deleted",
+            [
+                (
+                    source_id,
+                    key.entity_type,
+                    key.record_id,
+                    org_id,
+                    head.version_id,
+                    head.content_hash,
+                    head.source_updated_at,
+                    head.deleted,
+                )
+                for key, head in heads.items()
+            ],
+        )
+
+    def insert_batch(
+        self, batch: Batch, results: Sequence[RecordResult], kind: str = "ingest"
+    ) -> None:
+        self._execute(
+            "INSERT INTO batches (id, org_id, source_id, status, created, superseded, unchanged, "
+            "stale, rejected, results, records_created, events_created, run_after, created_at, "
+            f"completed_at, kind) VALUES ({marks(16)})",
+            (
+                batch.id,
+                batch.org_id,
+                batch.source_id,
+                batch.status.value,
+                batch.counts[Outcome.CREATED],
+                batch.counts[Outcome.SUPERSEDED],
+                batch.counts[Outcome.UNCHANGED],
+                batch.counts[Outcome.STALE],
+                batch.rejected,
+                rows.encode_results(results),
+                batch.records_created,
+                batch.events_created,
+                batch.created_at,
+                batch.created_at,
+                batch.completed_at,
+                kind,
+            ),
+        )
+
+    # -- the normalization queue ---------------------------------------------------
+
+    def claim_batch(self, worker_id: str, now: int, lease_until: int) -> ClaimedBatch | None:
+        """Take the oldest due batch: queued, or processing with an expired lease."""
+        row = self._one(
+            "UPDATE batches SET status = 'processing', worker_id = %s, attempts = attempts + 1, "
+            "lease_until = %s, run_after = %s, started_at = coalesce(started_at, %s) "
+            "WHERE id = (SELECT id FROM batches WHERE status IN ('queued', 'processing') "
+            f"AND run_after <= %s ORDER BY run_after, id LIMIT 1{self.skip_locked}) "
+            "RETURNING id, org_id, source_id, kind, attempts",
+            (worker_id, lease_until, lease_until, now, now),
+        )
+        if row is None:
+            return None
+        return ClaimedBatch(str(row[0]), str(row[1]), str(row[2]), row[3], row[4])
+
+    def extend_lease(self, batch_id: str, worker_id: str, lease_until: int) -> bool:
+        cursor = self._execute(
+            "UPDATE batches SET lease_until = %s, run_after = %s "
+            "WHERE id = %s AND worker_id = %s AND status = 'processing'",
+            (lease_until, lease_until, batch_id, worker_id),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def complete_batch(
+        self, batch_id: str, worker_id: str, records: int, events: int, now: int
+    ) -> bool:
+        """Mark done, only if this worker still holds the lease."""
+        cursor = self._execute(
+            "UPDATE batches SET status = 'done', records_created = %s, events_created = %s, "
+            "completed_at = %s, lease_until = NULL, error_code = NULL, error_message = NULL "
+            "WHERE id = %s AND worker_id = %s AND status = 'processing'",
+            (records, events, now, batch_id, worker_id),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def retry_batch(
+        self, batch_id: str, worker_id: str, run_after: int, code: str, message: str
+    ) -> None:
+        self._execute(
+            "UPDATE batches SET status = 'queued', run_after = %s, lease_until = NULL, "
+            "error_code = %s, error_message = %s "
+            "WHERE id = %s AND worker_id = %s AND status = 'processing'",
+            (run_after, code, message, batch_id, worker_id),
+        )
+
+    def fail_batch(
+        self, batch_id: str, worker_id: str | None, code: str, message: str, now: int
+    ) -> None:
+        self._execute(
+            "UPDATE batches SET status = 'error', lease_until = NULL, error_code = %s, "
+            "error_message = %s, completed_at = %s WHERE id = %s AND status = 'processing' "
+            "AND (worker_id = %s OR %s IS NULL)",
+            (code, message, now, batch_id, worker_id, worker_id),
+        )
+
+    def set_progress(self, batch_id: str, done: int, total: int) -> None:
+        self._execute(
+            "UPDATE batches SET progress_done = %s, progress_total = %s WHERE id = %s",
+            (done, total, batch_id),
+        )
+
+    def requeue_source_errors(self, source_id: str, now: int) -> int:
+        """Re-normalizing a source retries its batches that ended in `error`."""
+        cursor = self._execute(
+            "UPDATE batches SET status = 'queued', attempts = 0, run_after = %s, completed_at = NULL "
+            "WHERE source_id = %s AND status = 'error' AND kind = 'ingest'",
+            (now, source_id),
+        )
+        return int(cursor.rowcount)
+
+    # -- events and actors ---------------------------------------------------------
+
+    def lock_feed(self, org_id: str) -> None:
+        """Serialize the organisation's event writers until commit (see migration 0002)."""
+        self._execute(
+            "INSERT INTO feed_positions (org_id, last_seq) VALUES (%s, 0) "
+            "ON CONFLICT (org_id) DO UPDATE SET last_seq = feed_positions.last_seq",
+            (org_id,),
+        )
+
+    def next_seqs(self, org_id: str, count: int) -> int:
+        """Reserve `count` feed positions; returns the first."""
+        row = self._one(
+            "UPDATE feed_positions SET last_seq = last_seq + %s WHERE org_id = %s RETURNING last_seq",
+            (count, org_id),
+        )
+        return int(row[0]) - count + 1
+
+    def latest_tombstones(self, source_id: str, keys: Iterable[RecordKey]) -> dict[RecordKey, int]:
+        found: dict[RecordKey, int] = {}
+        ordered = sorted(set(keys), key=lambda k: k.entity_type)
+        for entity_type, group in groupby(ordered, key=lambda k: k.entity_type):
+            for chunk in chunks([k.record_id for k in group]):
+                for record_id, latest in self._execute(
+                    "SELECT record_id, max(source_updated_at) FROM record_versions "
+                    "WHERE source_id = %s AND entity_type = %s "
+                    f"AND record_id IN ({marks(len(chunk))}) AND deleted = %s "
+                    "AND outcome <> 'stale' GROUP BY record_id",
+                    (source_id, entity_type, *chunk, True),
+                ):
+                    found[RecordKey(entity_type, record_id)] = latest
+        return found
+
+    def load_actors(self, org_id: str, emails: Iterable[str], names: Iterable[str]) -> list[Actor]:
+        actors: dict[str, Actor] = {}
+        for column, values in (("email", sorted(set(emails))), ("folded_name", sorted(set(names)))):
+            for chunk in chunks(values):
+                for row in self._execute(
+                    "SELECT id, email, name, placeholder FROM actors WHERE org_id = %s "
+                    f"AND merged_into IS NULL AND {column} IN ({marks(len(chunk))})",
+                    (org_id, *chunk),
+                ):
+                    actors[str(row[0])] = Actor(str(row[0]), row[1], row[2], bool(row[3]))
+        return list(actors.values())
+
+    def apply_actor_changes(self, org_id: str, changes: Changes, now: int) -> None:
+        self._executemany(
+            "INSERT INTO actors (id, org_id, email, name, folded_name, placeholder, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                (a.id, org_id, a.email, a.name, a.folded_name, a.placeholder, now)
+                for a in changes.created.values()
+            ],
+        )
+        for actor_id, name in changes.named.items():
+            self._execute(
+                "UPDATE actors SET name = %s, folded_name = %s WHERE id = %s",
+                (name, Actor(actor_id, None, name, False).folded_name, actor_id),
+            )
+        for merge in changes.merges:
+            self._execute(
+                "UPDATE actors SET merged_into = %s WHERE id = %s",
+                (merge.into_id, merge.placeholder_id),
+            )
+            self._execute(
+                "UPDATE events SET actor_id = %s WHERE org_id = %s AND actor_id = %s",
+                (merge.into_id, org_id, merge.placeholder_id),
+            )
+            self._execute(
+                "INSERT INTO actor_aliases (org_id, actor_id, kind, value) "
+                "SELECT org_id, %s, kind, value FROM actor_aliases WHERE actor_id = %s "
+                "ON CONFLICT DO NOTHING",
+                (merge.into_id, merge.placeholder_id),
+            )
+            self._execute("DELETE FROM actor_aliases WHERE actor_id = %s", (merge.placeholder_id,))
+
+    def add_aliases(self, org_id: str, aliases: Iterable[tuple[str, str, str]]) -> None:
+        self._executemany(
+            "INSERT INTO actor_aliases (org_id, actor_id, kind, value) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            [(org_id, *alias) for alias in sorted(set(aliases))],
+        )
+
+    def insert_events(self, events: Sequence[EventRow]) -> None:
+        """Insert with the given `seq`s; an id already stored is left as it is."""
+        self._executemany(
+            "INSERT INTO events (id, org_id, seq, source_id, batch_id, record_version_id, action, "
+            "actor_id, entity_type, entity_id, entity_name, timestamp, changes, deleted, created_at) "
+            f"VALUES ({marks(15)}) ON CONFLICT (id) DO NOTHING",
+            [
+                (
+                    e.id, e.org_id, e.seq, e.source_id, e.batch_id, e.record_version_id, e.action,
+                    e.actor_id, e.key.entity_type, e.key.record_id, e.entity_name, e.timestamp,
+                    e.changes, e.deleted, e.created_at,
+                )
+                for e in events
+            ],
+        )  # fmt: skip
+
+    def soft_delete_events(self, source_id: str, key: RecordKey, before: int) -> None:
+        self._execute(
+            "UPDATE events SET deleted = %s WHERE source_id = %s AND entity_type = %s "
+            "AND entity_id = %s AND timestamp < %s AND deleted = %s",
+            (True, source_id, key.entity_type, key.record_id, before, False),
+        )
+
+    def source_event_ids(self, source_id: str) -> set[str]:
+        return {
+            str(row[0])
+            for row in self._execute(
+                "SELECT id FROM events WHERE source_id = %s", (source_id,)
+            ).fetchall()
+        }
+
+    def delete_events(self, event_ids: Sequence[str]) -> None:
+        for chunk in chunks(list(event_ids)):
+            self._execute(f"DELETE FROM events WHERE id IN ({marks(len(chunk))})", chunk)
+
+    # -- idempotency keys ----------------------------------------------------------
+
+    def get_idempotency(self, org_id: str, endpoint: str, key: str) -> StoredKey | None:
+        row = self._one(
+            "SELECT request_hash, response_status, response_body, locked_until, created_at "
+            "FROM idempotency_keys WHERE org_id = %s AND endpoint = %s AND key = %s",
+            (org_id, endpoint, key),
+        )
+        if row is None:
+            return None
+        body = bytes(row[2]) if row[2] is not None else None
+        return StoredKey(bytes(row[0]), row[1], body, row[3], row[4])
+
+    def put_idempotency(self, org_id: str, endpoint: str, key: str, stored: StoredKey) -> None:
+        self._execute(
+            "INSERT INTO idempotency_keys (org_id, endpoint, key, request_hash, response_status, "
+            f"response_body, locked_until, created_at) VALUES ({marks(8)}) "
+            "ON CONFLICT (org_id, endpoint, key) DO UPDATE SET "
+            "request_hash = excluded.request_hash, response_status = excluded.response_status, "
+            "response_body = excluded.response_body, locked_until = excluded.locked_until, "
+            "created_at = excluded.created_at",
+            (
+                org_id,
+                endpoint,
+                key,
+                stored.request_hash,
+                stored.response_status,
+                stored.response_body,
+                stored.locked_until,
+                stored.created_at,
+            ),
+        )
+
+    def delete_idempotency(self, org_id: str, endpoint: str, key: str) -> None:
+        self._execute(
+            "DELETE FROM idempotency_keys WHERE org_id = %s AND endpoint = %s AND key = %s",
+            (org_id, endpoint, key),
+        )
