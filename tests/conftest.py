@@ -23,6 +23,7 @@ from headwater import keys
 from headwater.api.app import create_app
 from headwater.config import Settings
 from headwater.store import Store, migrate, open_store
+from headwater.worker import Worker
 
 for _variable in [v for v in os.environ if v.startswith("HEADWATER_") and v != "HEADWATER_TEST_PG"]:
     del os.environ[_variable]  # a developer's shell must not leak into the tests
@@ -131,9 +132,25 @@ def store(database_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def client(store: Store, database_url: str) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=database_url), store=store)
+    # No embedded normalizer: tests run it explicitly (`normalize_all`), so batch states
+    # change only when a test says so.
+    app = create_app(Settings(database_url=database_url, embedded_worker=False), store=store)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def normalize_all(store: Store) -> Callable[[], int]:
+    """Run a normalizer until no batch is due; returns how many batches it took."""
+
+    def run() -> int:
+        worker = Worker(store, worker_id="test-worker")
+        count = 0
+        while worker.run_once():
+            count += 1
+        return count
+
+    return run
 
 
 MakeKey = Callable[..., str]

@@ -40,8 +40,17 @@ def main() -> None:
 @click.option(
     "--log-level", envvar="HEADWATER_LOG_LEVEL", default="info", show_default=True, show_envvar=True
 )
-def serve(host: str, port: int, database_url: str, log_level: str) -> None:
-    """Run the HTTP API (migrating the database first).
+@click.option(
+    "--worker/--no-worker",
+    "embedded_worker",
+    envvar="HEADWATER_EMBEDDED_WORKER",
+    default=True,
+    show_default=True,
+    show_envvar=True,
+    help="Run the normalizer inside this process.",
+)
+def serve(host: str, port: int, database_url: str, log_level: str, embedded_worker: bool) -> None:
+    """Run the HTTP API (migrating the database first), with the normalizer in-process.
 
     Example: headwater serve --port 8000 --database-url sqlite:///headwater.db
     """
@@ -50,7 +59,11 @@ def serve(host: str, port: int, database_url: str, log_level: str) -> None:
     from headwater.api.app import create_app
 
     settings = Settings.from_env(
-        host=host, port=port, database_url=database_url, log_level=log_level
+        host=host,
+        port=port,
+        database_url=database_url,
+        log_level=log_level,
+        embedded_worker=embedded_worker,
     )
     _tune_gc()
     uvicorn.run(
@@ -62,6 +75,47 @@ def serve(host: str, port: int, database_url: str, log_level: str) -> None:
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         access_log=False,
     )
+
+
+@main.command()
+@database_option
+@click.option(
+    "--poll-interval", default=0.2, show_default=True, help="Seconds between polls when idle."
+)
+@click.option(
+    "--lease", default=60.0, show_default=True, help="Seconds a claimed batch stays ours."
+)
+def worker(database_url: str, poll_interval: float, lease: float) -> None:
+    """Run a standalone normalizer (any number may share one database).
+
+    SIGTERM or Ctrl-C finishes the batch in progress, then exits.
+    Example: headwater worker --database-url postgresql://postgres@127.0.0.1/headwater
+    """
+    import logging
+    import signal
+    import threading
+
+    from headwater.store import migrate as migrations
+    from headwater.store import open_store
+    from headwater.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    migrations.upgrade(database_url)
+    store = open_store(database_url)
+    stop = threading.Event()
+    normalizer = Worker(store, poll_interval=poll_interval, lease_seconds=lease)
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+        normalizer.wake()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    _tune_gc()
+    try:
+        normalizer.run(stop)
+    finally:
+        store.close()
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,13 +11,17 @@ from starlette.types import ASGIApp
 
 from headwater.api import errors
 from headwater.api.middleware import RequestIdMiddleware
-from headwater.api.routes import health, ingest, keys, sources
+from headwater.api.routes import actors, events, health, ingest, keys, records, sources
 from headwater.config import Settings
 from headwater.store import Store, migrate, open_store
+from headwater.worker import Worker
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> ASGIApp:
-    """Build the app. Without `store`, the database is migrated and opened on startup."""
+    """Build the app. Without `store`, the database is migrated and opened on startup.
+
+    With `settings.embedded_worker` (the default) a normalizer thread runs beside the API.
+    """
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -25,18 +30,37 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if owned:
             migrate.upgrade(settings.database_url)
         app.state.store = store or open_store(settings.database_url)
+        stop = threading.Event()
+        thread = None
+        if settings.embedded_worker:
+            app.state.worker = Worker(app.state.store)
+            thread = threading.Thread(target=app.state.worker.run, args=(stop,), name="normalizer")
+            thread.start()
         try:
             yield
         finally:
+            stop.set()
+            if thread is not None:
+                app.state.worker.wake()
+                thread.join()
             if owned:
                 app.state.store.close()
 
     app = Starlette(
-        routes=[*health.routes, *sources.routes, *ingest.routes, *keys.routes],
+        routes=[
+            *health.routes,
+            *sources.routes,
+            *ingest.routes,
+            *keys.routes,
+            *events.routes,
+            *records.routes,
+            *actors.routes,
+        ],
         exception_handlers=errors.handlers,
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.worker = None
     if store is not None:
         app.state.store = store
     return RequestIdMiddleware(app)

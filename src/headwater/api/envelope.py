@@ -44,3 +44,10 @@ def failure(error: errors.HeadwaterError, request_id: str) -> Response:
     return Response(
         error_body(error, request_id), status_code=error.status, media_type=JSON, headers=headers
     )
+
+
+def success_with_meta(data: Any, meta: dict[str, Any], status: int = 200) -> Response:
+    """A success envelope whose `meta` carries more than the request id (the event feed)."""
+    return Response(
+        _encode({"success": True, "data": data, "meta": meta}), status_code=status, media_type=JSON
+    )

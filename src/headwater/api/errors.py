@@ -7,6 +7,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from headwater import errors
 from headwater.api import envelope
@@ -42,9 +43,23 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error = errors.NotFound(f"No route for {request.method} {request.url.path}.")
     response = envelope.failure(error, _request_id(request))
-    if exc.headers and "Allow" in exc.headers:
-        response.headers["Allow"] = exc.headers["Allow"]
+    if exc.status_code == 405:
+        response.headers["Allow"] = _allowed_methods(request, exc)
     return response
+
+
+def _allowed_methods(request: Request, exc: HTTPException) -> str:
+    """Every method the path supports. Starlette's own Allow names only the first route
+    matching the path, but /v1/ingest (GET, POST) and others are served by two routes."""
+    methods: set[str] = set()
+    for route in getattr(request.app, "routes", []):
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    if not methods and exc.headers and "Allow" in exc.headers:
+        return exc.headers["Allow"]
+    return ", ".join(sorted(methods))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

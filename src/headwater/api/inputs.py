@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from headwater import errors
 from headwater.core.validation import parse_uuid
+from headwater.store.base import Store
 
 T = TypeVar("T")
 
@@ -117,3 +118,8 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 19
+
+
+def store_of(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from headwater.core.models import ApiKey, Batch, BatchStatus, RecordResult, Source, SourceCounts
+import msgspec
+
+from headwater.core.models import (
+    ActorView,
+    ApiKey,
+    Batch,
+    BatchStatus,
+    HeadRow,
+    RecordResult,
+    RecordVersion,
+    Source,
+    SourceCounts,
+    StoredEvent,
+)
 from headwater.core.timestamps import format_micros
+
+_decode = msgspec.json.Decoder().decode
 
 
 def _time(micros: int | None) -> str | None:
@@ -77,6 +92,10 @@ def batch(b: Batch, results: list[RecordResult]) -> dict[str, Any]:
             "startedAt": _time(b.started_at),
             "completedAt": _time(b.completed_at),
             "attempts": b.attempts,
+            "kind": b.kind,
+            "progress": {"done": b.progress_done, "total": b.progress_total}
+            if b.kind == "renormalize"
+            else None,
             "outcomes": {o.value: n for o, n in b.counts.items()},
             "error": {"code": b.error_code, "message": b.error_message}
             if b.status is BatchStatus.ERROR
@@ -95,4 +114,70 @@ def record_result(r: RecordResult) -> dict[str, Any]:
         "versionId": r.version_id,
         "code": r.code,
         "message": r.message,
+    }
+
+
+def actor(a: ActorView | None) -> dict[str, Any] | None:
+    if a is None:
+        return None
+    return {"id": a.id, "email": a.email, "name": a.name, "placeholder": a.placeholder}
+
+
+def actor_with_aliases(a: ActorView, aliases: list[tuple[str, str]]) -> dict[str, Any]:
+    data = actor(a)
+    assert data is not None
+    data["aliases"] = [{"kind": kind, "value": value} for kind, value in aliases]
+    return data
+
+
+def event(e: StoredEvent) -> dict[str, Any]:
+    row = e.row
+    return {
+        "id": row.id,
+        "action": row.action,
+        "actor": actor(e.actor),
+        "entity": {"type": row.key.entity_type, "id": row.key.record_id, "name": row.entity_name},
+        "timestamp": format_micros(row.timestamp),
+        "changes": _decode(row.changes),
+        "sourceId": row.source_id,
+        "batchId": row.batch_id,
+        "recordVersionId": row.record_version_id,
+        "deleted": row.deleted,
+        "createdAt": format_micros(row.created_at),
+    }
+
+
+def provenance(v: RecordVersion) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "sourceId": v.source_id,
+        "entityType": v.key.entity_type,
+        "recordId": v.key.record_id,
+        "connectorType": "custom_api",
+        "ingestedAt": format_micros(v.ingested_at),
+        "batchId": v.batch_id,
+    }
+
+
+def version(v: RecordVersion) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "outcome": v.outcome.value,
+        "contentHash": v.content_hash.hex(),
+        "sourceUpdatedAt": format_micros(v.source_updated_at),
+        "deleted": v.deleted,
+        "previousVersionId": v.previous_version_id,
+        "batchId": v.batch_id,
+        "ingestedAt": format_micros(v.ingested_at),
+    }
+
+
+def head(h: HeadRow) -> dict[str, Any]:
+    return {
+        "entityType": h.key.entity_type,
+        "recordId": h.key.record_id,
+        "versionId": h.version_id,
+        "contentHash": h.content_hash.hex(),
+        "sourceUpdatedAt": format_micros(h.source_updated_at),
+        "deleted": h.deleted,
     }

@@ -173,6 +173,9 @@ class Batch:
     created_at: int
     started_at: int | None
     completed_at: int | None
+    kind: str = "ingest"  #: "ingest", or "renormalize" (a source rebuild, spec §6.5)
+    progress_done: int | None = None
+    progress_total: int | None = None
 
     @property
     def accepted(self) -> int:

@@ -27,7 +27,7 @@ SOURCE_COLUMNS = (
 BATCH_COLUMNS = (
     "id, org_id, source_id, status, created, superseded, unchanged, stale, rejected, "
     "records_created, events_created, attempts, error_code, error_message, "
-    "created_at, started_at, completed_at"
+    "created_at, started_at, completed_at, kind, progress_done, progress_total"
 )
 VERSION_COLUMNS = (
     "id, org_id, source_id, entity_type, record_id, content_hash, source_updated_at, deleted, "
@@ -106,6 +106,9 @@ def batch(row: Sequence[Any]) -> Batch:
         created_at=row[14],
         started_at=row[15],
         completed_at=row[16],
+        kind=row[17],
+        progress_done=row[18],
+        progress_total=row[19],
     )
 
 

@@ -282,7 +282,7 @@ class SqlReads:
     ) -> Page[StoredEvent]:
         where, params = _event_where(org_id, filters)
         found = self._query(
-            f"{EVENT_SELECT} WHERE {where} ORDER BY e.timestamp, e.id LIMIT %s OFFSET %s",
+            f"{EVENT_SELECT} WHERE {where} ORDER BY e.timestamp, e.seq LIMIT %s OFFSET %s",
             [*params, limit, offset],
         )
         total = self._count(f"SELECT count(*) FROM events e WHERE {where}", params)
@@ -538,7 +538,7 @@ class SqlWriteTx:
                 batch.created_at,
                 batch.created_at,
                 batch.completed_at,
-                kind,
+                batch.kind,
             ),
         )
 

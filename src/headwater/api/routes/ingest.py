@@ -12,16 +12,10 @@ from headwater.api import envelope, idempotency, inputs, wire
 from headwater.api.auth import authenticate
 from headwater.core.models import BatchStatus, Scope
 from headwater.ids import new_id, now_micros
-from headwater.store.base import Store
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 async def create_batch(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.INGEST)
     inputs.require_json(request)
     body = await inputs.read_body(request, request.app.state.settings.max_body_bytes)
@@ -41,11 +35,13 @@ async def create_batch(request: Request) -> Response:
         return response
 
     response_body = await idempotency.run(store, claim, request_id, work)
+    if request.app.state.worker is not None:
+        request.app.state.worker.wake()
     return Response(response_body, status_code=202, media_type=envelope.JSON)
 
 
 async def get_batch(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.READ)
     batch_id = inputs.path_id(request, "batch_id", "Batch")
 
@@ -60,7 +56,7 @@ async def get_batch(request: Request) -> Response:
 
 
 async def list_batches(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.READ)
     limit, offset = inputs.page(request)
     source_id = inputs.query_uuid(request, "sourceId")
@@ -78,7 +74,7 @@ async def list_batches(request: Request) -> Response:
 
 
 async def list_batch_records(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.READ)
     batch_id = inputs.path_id(request, "batch_id", "Batch")
     limit, offset = inputs.page(request)

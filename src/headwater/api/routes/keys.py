@@ -15,7 +15,6 @@ from headwater.api import envelope, idempotency, inputs, wire
 from headwater.api.auth import authenticate
 from headwater.core.models import Scope
 from headwater.ids import now_micros
-from headwater.store.base import Store
 
 MAX_KEY_BODY = 64 * 1024
 
@@ -25,13 +24,8 @@ class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
     scopes: Annotated[list[Scope], msgspec.Meta(min_length=1)]
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 async def create_key(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.ADMIN)
     inputs.require_json(request)
     body = await inputs.read_body(request, MAX_KEY_BODY)
@@ -53,7 +47,7 @@ async def create_key(request: Request) -> Response:
 
 
 async def list_keys(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.ADMIN)
     limit, offset = inputs.page(request)
     page = await run_in_threadpool(store.list_api_keys, principal.org_id, limit, offset)
@@ -65,7 +59,7 @@ async def list_keys(request: Request) -> Response:
 
 
 async def revoke_key(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.ADMIN)
     key_id = inputs.path_id(request, "key_id", "API key")
     body = await inputs.read_body(request, MAX_KEY_BODY)

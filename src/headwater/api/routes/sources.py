@@ -12,18 +12,12 @@ from starlette.routing import Route
 from headwater import errors
 from headwater.api import envelope, idempotency, inputs, wire
 from headwater.api.auth import authenticate
-from headwater.core import sources
-from headwater.core.models import Scope
+from headwater.core import mapping, sources
+from headwater.core.models import Batch, BatchStatus, Outcome, Scope
 from headwater.ids import new_id, now_micros
-from headwater.store.base import Store
 
 #: source bodies are small; a mappings document is the largest part
 MAX_SOURCE_BODY = 1024 * 1024
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def _check_name(name: object) -> None:
@@ -33,8 +27,19 @@ def _check_name(name: object) -> None:
         )
 
 
+def _check_mappings(mappings: object) -> None:
+    """Mappings are validated on write (spec §6.4), against the schema of docs/mappings.md."""
+    if isinstance(mappings, dict):
+        try:
+            mapping.parse_mappings(mappings)
+        except mapping.InvalidMappings as exc:
+            raise errors.ValidationFailed(
+                "Mappings are invalid.", [{"field": exc.field, "message": str(exc)}]
+            ) from None
+
+
 async def create_source(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.INGEST)
     inputs.require_json(request)
     body = await inputs.read_body(request, MAX_SOURCE_BODY)
@@ -46,6 +51,7 @@ async def create_source(request: Request) -> Response:
     def work() -> bytes:
         fields = inputs.decode(body, sources.CreateSource)
         _check_name(fields.name)
+        _check_mappings(fields.mappings)
         source = sources.new_source(fields, new_id(), principal.org_id, now_micros())
         with store.write() as tx:
             tx.insert_source(source)
@@ -58,7 +64,7 @@ async def create_source(request: Request) -> Response:
 
 
 async def list_sources(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.READ)
     limit, offset = inputs.page(request)
     page = await run_in_threadpool(store.list_sources, principal.org_id, limit, offset)
@@ -70,7 +76,7 @@ async def list_sources(request: Request) -> Response:
 
 
 async def get_source(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.READ)
     source_id = inputs.path_id(request, "source_id", "Source")
 
@@ -84,7 +90,7 @@ async def get_source(request: Request) -> Response:
 
 
 async def patch_source(request: Request) -> Response:
-    store = _store(request)
+    store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.INGEST)
     source_id = inputs.path_id(request, "source_id", "Source")
     inputs.require_json(request)
@@ -97,6 +103,7 @@ async def patch_source(request: Request) -> Response:
     def work() -> bytes:
         patch = inputs.decode(body, sources.PatchSource)
         _check_name(patch.name)
+        _check_mappings(patch.mappings)
         with store.write() as tx:
             source = tx.get_source(principal.org_id, source_id)
             if source is None:
@@ -112,7 +119,53 @@ async def patch_source(request: Request) -> Response:
     return Response(response_body, media_type=envelope.JSON)
 
 
+async def renormalize(request: Request) -> Response:
+    """Queue a rebuild of the source's events (spec §6.5); progress reads like a batch."""
+    store = inputs.store_of(request)
+    principal = await authenticate(request, store, Scope.INGEST)
+    source_id = inputs.path_id(request, "source_id", "Source")
+    body = await inputs.read_body(request, MAX_SOURCE_BODY)
+    claim = await idempotency.begin(request, store, principal, body)
+    if isinstance(claim, Response):
+        return claim
+    request_id = inputs.request_id(request)
+
+    def work() -> bytes:
+        now = now_micros()
+        with store.write() as tx:
+            if tx.get_source(principal.org_id, source_id) is None:
+                raise errors.NotFound("Source not found.")
+            tx.requeue_source_errors(source_id, now)
+            job = Batch(
+                id=new_id(),
+                org_id=principal.org_id,
+                source_id=source_id,
+                status=BatchStatus.QUEUED,
+                counts=dict.fromkeys(Outcome, 0),
+                rejected=0,
+                records_created=None,
+                events_created=None,
+                attempts=0,
+                error_code=None,
+                error_message=None,
+                created_at=now,
+                started_at=None,
+                completed_at=None,
+                kind="renormalize",
+            )
+            tx.insert_batch(job, [])
+            response = envelope.success_body(wire.batch(job, []), request_id)
+            idempotency.remember(tx, claim, 202, response)
+        return response
+
+    response_body = await idempotency.run(store, claim, request_id, work)
+    if request.app.state.worker is not None:
+        request.app.state.worker.wake()
+    return Response(response_body, status_code=202, media_type=envelope.JSON)
+
+
 routes = [
+    Route("/v1/sources/{source_id}/renormalize", renormalize, methods=["POST"]),
     Route("/v1/sources", create_source, methods=["POST"]),
     Route("/v1/sources", list_sources, methods=["GET"]),
     Route("/v1/sources/{source_id}", get_source, methods=["GET"]),

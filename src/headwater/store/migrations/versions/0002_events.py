@@ -60,7 +60,7 @@ _COMMON = [
         created_at BIGINT NOT NULL
     )""",
     "CREATE UNIQUE INDEX events_feed ON events (org_id, seq)",
-    "CREATE INDEX events_by_time ON events (org_id, timestamp, id)",
+    "CREATE INDEX events_by_time ON events (org_id, timestamp, seq)",
     "CREATE INDEX events_by_entity ON events (source_id, entity_type, entity_id, timestamp)",
     "CREATE INDEX events_by_version ON events (record_version_id)",
     "CREATE INDEX events_by_actor ON events (org_id, actor_id)",
