@@ -30,6 +30,7 @@ class Server:
     database_url: str
     port: int = field(default_factory=free_port)
     command: list[str] = field(default_factory=lambda: [*HEADWATER, "serve"])
+    extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
 
@@ -47,6 +48,7 @@ class Server:
                     str(self.port),
                     "--database-url",
                     self.database_url,
+                    *self.extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -87,3 +89,13 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     running = Server(database_url).start(tmp_path)
     yield running
     running.stop()
+
+
+def start_worker(database_url: str, log: Path, lease: float = 1.5) -> subprocess.Popen[bytes]:
+    """A standalone `headwater worker` process with a short lease, logging to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [*HEADWATER, "worker", "--database-url", database_url,
+             "--lease", str(lease), "--poll-interval", "0.05"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +15,7 @@ from headwater.core import sources
 from headwater.core.models import BatchStatus, EventFilter, StoredEvent
 from headwater.ids import new_id, now_micros
 from headwater.store import Store, open_store
+from tests.live.conftest import start_worker
 
 
 def _big_request(source_id: str, records: int = 500) -> bytes:
@@ -58,15 +57,6 @@ def _setup(store: Store) -> tuple[str, str]:
     return organisation.id, result.batch.id
 
 
-def _start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "headwater", "worker", "--database-url", database_url,
-             "--lease", "1.5", "--poll-interval", "0.05"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
 def _wait_for(predicate: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -89,7 +79,7 @@ def test_sigkill_mid_batch_then_restart_completes_with_the_clean_run_events(
             assert batch is not None
             return batch.status
 
-        first = _start_worker(database_url, log)
+        first = start_worker(database_url, log)
         try:
             _wait_for(lambda: status() is BatchStatus.PROCESSING, 30)
             os.kill(first.pid, signal.SIGKILL)
@@ -97,7 +87,7 @@ def test_sigkill_mid_batch_then_restart_completes_with_the_clean_run_events(
             first.wait(10)
         assert status() is BatchStatus.PROCESSING  # killed mid-batch: nothing committed yet
 
-        second = _start_worker(database_url, log)
+        second = start_worker(database_url, log)
         try:
             _wait_for(lambda: status() is BatchStatus.DONE, 60)
         finally:
