@@ -12,6 +12,7 @@ import sys
 import click
 
 from headwater.config import DEFAULT_DATABASE_URL, Settings
+from headwater.observability import configure_logging
 
 database_option = click.option(
     "--database-url",
@@ -49,7 +50,31 @@ def main() -> None:
     show_envvar=True,
     help="Run the normalizer inside this process.",
 )
-def serve(host: str, port: int, database_url: str, log_level: str, embedded_worker: bool) -> None:
+@click.option(
+    "--rate-limit",
+    envvar="HEADWATER_RATE_LIMIT",
+    default=1000.0,
+    show_default=True,
+    show_envvar=True,
+    help="Requests per second per API key; 0 turns the limit off.",
+)
+@click.option(
+    "--rate-burst",
+    envvar="HEADWATER_RATE_BURST",
+    default=2000.0,
+    show_default=True,
+    show_envvar=True,
+    help="Requests a key may send at once before the rate applies.",
+)
+def serve(
+    host: str,
+    port: int,
+    database_url: str,
+    log_level: str,
+    embedded_worker: bool,
+    rate_limit: float,
+    rate_burst: float,
+) -> None:
     """Run the HTTP API (migrating the database first), with the normalizer in-process.
 
     Example: headwater serve --port 8000 --database-url sqlite:///headwater.db
@@ -64,7 +89,10 @@ def serve(host: str, port: int, database_url: str, log_level: str, embedded_work
         database_url=database_url,
         log_level=log_level,
         embedded_worker=embedded_worker,
+        rate_limit=rate_limit,
+        rate_burst=rate_burst,
     )
+    configure_logging(log_level)
     _tune_gc()
     uvicorn.run(
         create_app(settings),
@@ -73,7 +101,8 @@ def serve(host: str, port: int, database_url: str, log_level: str, embedded_work
         log_level=log_level,
         http="httptools",
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        access_log=False,
+        access_log=False,  # headwater.access logs one JSON line per request instead
+        log_config=None,
     )
 
 
@@ -91,7 +120,6 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
     SIGTERM or Ctrl-C finishes the batch in progress, then exits.
     Example: headwater worker --database-url postgresql://postgres@127.0.0.1/headwater
     """
-    import logging
     import signal
     import threading
 
@@ -99,7 +127,7 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
     from headwater.store import open_store
     from headwater.worker import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging("info")
     migrations.upgrade(database_url)
     store = open_store(database_url)
     stop = threading.Event()

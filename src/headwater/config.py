@@ -19,6 +19,8 @@ ENVIRONMENT = {
     "HEADWATER_PORT": "port",
     "HEADWATER_EMBEDDED_WORKER": "embedded_worker",
     "HEADWATER_LOG_LEVEL": "log_level",
+    "HEADWATER_RATE_LIMIT": "rate_limit",
+    "HEADWATER_RATE_BURST": "rate_burst",
 }
 
 
@@ -31,6 +33,9 @@ class Settings:
     embedded_worker: bool = True
     log_level: str = "info"
     max_body_bytes: int = field(default=MAX_BODY_BYTES)
+    #: requests per second per API key (0 turns limiting off), and the burst allowed
+    rate_limit: float = 1000.0
+    rate_burst: float = 2000.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -44,6 +49,9 @@ class Settings:
         settings = cls()
         if "port" in values:
             values["port"] = int(str(values["port"]))
+        for name in ("rate_limit", "rate_burst"):
+            if name in values:
+                values[name] = float(str(values[name]))
         if "embedded_worker" in values and isinstance(values["embedded_worker"], str):
             values["embedded_worker"] = values["embedded_worker"].lower() in {"1", "true", "yes"}
         return replace(settings, **values)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ import uuid
 from headwater import normalize
 from headwater.core import retry
 from headwater.ids import now_micros
+from headwater.observability import Metrics
 from headwater.store.base import Store
 
 log = logging.getLogger("headwater.worker")
@@ -30,6 +31,7 @@ class Worker:
         poll_interval: float = 0.2,
         lease_seconds: float = 60.0,
         max_attempts: int = retry.MAX_ATTEMPTS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
@@ -37,6 +39,7 @@ class Worker:
         self.lease_micros = int(lease_seconds * 1_000_000)
         self.max_attempts = max_attempts
         self._wake = threading.Event()
+        self.metrics = metrics
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll (new batches were queued)."""
@@ -49,6 +52,8 @@ class Worker:
             claimed = tx.claim_batch(self.id, now, now + self.lease_micros)
         if claimed is None:
             return False
+        if self.metrics is not None:
+            self.metrics.claims.inc()
         if claimed.attempts > self.max_attempts:
             # A batch that keeps killing its worker (the lease expired every time).
             with self.store.write() as tx:

@@ -10,9 +10,11 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from headwater.api import errors
+from headwater.api.access import AccessMiddleware
 from headwater.api.middleware import RequestIdMiddleware
 from headwater.api.routes import actors, events, health, ingest, keys, records, sources
 from headwater.config import Settings
+from headwater.observability import Metrics
 from headwater.store import Store, migrate, open_store
 from headwater.worker import Worker
 
@@ -23,6 +25,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     With `settings.embedded_worker` (the default) a normalizer thread runs beside the API.
     """
     settings = settings or Settings.from_env()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -30,10 +33,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if owned:
             migrate.upgrade(settings.database_url)
         app.state.store = store or open_store(settings.database_url)
+        metrics.watch(app.state.store)
         stop = threading.Event()
         thread = None
         if settings.embedded_worker:
-            app.state.worker = Worker(app.state.store)
+            app.state.worker = Worker(app.state.store, metrics=metrics)
             thread = threading.Thread(target=app.state.worker.run, args=(stop,), name="normalizer")
             thread.start()
         try:
@@ -55,12 +59,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             *events.routes,
             *records.routes,
             *actors.routes,
+            *health.metrics_routes,
         ],
         exception_handlers=errors.handlers,
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.worker = None
+    app.state.metrics = metrics
     if store is not None:
         app.state.store = store
-    return RequestIdMiddleware(app)
+    return RequestIdMiddleware(AccessMiddleware(app, metrics))

@@ -43,9 +43,20 @@ async def authenticate(request: Request, store: Store, scope: Scope) -> Principa
         raise errors.InvalidApiKey()
     if key.revoked_at is not None:
         raise errors.KeyRevoked()
+    request.state.principal = Principal(key)
     if scope not in key.scopes:
         raise errors.InsufficientScope(f"This endpoint needs the '{scope.value}' scope.")
     now = now_micros()
+    settings = request.app.state.settings
+    if settings.rate_limit > 0:
+        wait = await run_in_threadpool(
+            store.take_token, key.id, now, settings.rate_limit, settings.rate_burst
+        )
+        if wait is not None:
+            raise errors.RateLimited(
+                wait, f"Rate limit of {settings.rate_limit:g} requests/s exceeded."
+            )
     if key.last_used_at is None or now - key.last_used_at > TOUCH_INTERVAL_MICROS:
         await run_in_threadpool(store.touch_api_key, key.id, now)
-    return Principal(key)
+    principal: Principal = request.state.principal
+    return principal

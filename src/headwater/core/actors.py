@@ -101,6 +101,19 @@ class Directory:
     def named(self, folded: str) -> list[Actor]:
         return sorted((a for a in self._live() if a.folded_name == folded), key=lambda a: a.id)
 
+    def known_as(self, folded: str) -> set[str]:
+        """Ids of the real actors a name denotes: those with that name, and those the name's
+        placeholder was merged into (the name then stays known after a merge, even when
+        the real actor's own name is another one)."""
+        return {a.id for a in self._live() if not a.placeholder and a.folded_name == folded} | {
+            a.merged_into
+            for a in self.by_id.values()
+            if a.placeholder
+            and a.merged_into is not None
+            and a.merged_into in self.by_id
+            and a.folded_name == folded
+        }
+
     def resolve(self, ref: ActorRef, new_id: Callable[[], str], changes: Changes) -> str:
         """The canonical actor id for `ref`, recording every change in `changes`."""
         if ref.email is not None:
@@ -113,7 +126,10 @@ class Directory:
                 actor = replace(actor, name=ref.name)
                 self._put(actor)
                 changes.named[actor.id] = ref.name
-            if ref.name:
+            # The name's placeholder stands for whoever the bare name meant: merge it only
+            # when this actor is the one person known by that name, never when another
+            # real actor shares it (the bare name was ambiguous: not fuzzily one of them).
+            if ref.name and not self.known_as(fold_name(ref.name)) - {actor.id}:
                 for candidate in self.named(fold_name(ref.name)):
                     if candidate.placeholder:
                         self._put(replace(candidate, merged_into=actor.id))
@@ -121,10 +137,10 @@ class Directory:
             return actor.id
 
         assert ref.name is not None
+        known = self.known_as(fold_name(ref.name))
+        if len(known) == 1:
+            return next(iter(known))
         same_name = self.named(fold_name(ref.name))
-        real = [a for a in same_name if not a.placeholder]
-        if len(real) == 1:
-            return real[0].id
         placeholder = next((a for a in same_name if a.placeholder), None)
         if placeholder is None:
             placeholder = Actor(new_id(), None, ref.name, placeholder=True)

@@ -101,8 +101,8 @@ def _creation(b: _Builder) -> None:
     b.add("created", "", b.actor(None, "created"), ())
     attributed = b.mapping.attributed_fields(payload)
     for field in sorted(attributed):
-        if field in b.mapping.ignore_fields:
-            continue
+        if field in b.mapping.ignore_fields or field in b.mapping.assignment_fields:
+            continue  # an attributed assignment gives its `_assigned` event, as in `_changes`
         change = Change(field, None, payload.get(field))
         b.add(f"{snake(field)}_changed", field, b.actor(field, "created"), (change,))
     for field in b.mapping.assignment_fields:

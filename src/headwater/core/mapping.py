@@ -21,11 +21,12 @@ DEFAULT_RULES_VERSION = "default-v1"
 
 FieldName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ActionName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
-EntityType = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
 FieldList = Annotated[list[FieldName], msgspec.Meta(max_length=100)]
 
 _MOVED_TO_BY = re.compile(r"movedTo([A-Z0-9][A-Za-z0-9_]*)By")
 _CHANGED_BY = re.compile(r"([a-z][A-Za-z0-9_]*)ChangedBy")
+_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")  #: entity types and action names
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.*)`")
 
 
 class MappingSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -48,13 +49,43 @@ class InvalidMappings(ValueError):
 
 
 def parse_mappings(document: AnyMapping[str, Any]) -> dict[str, MappingSpec]:
-    """Validate a source's `mappings` object: {entityType: MappingSpec}."""
-    try:
-        return msgspec.convert(document, type=dict[EntityType, MappingSpec])
-    except msgspec.ValidationError as exc:
-        message, _, path = str(exc).partition(" - at `")
-        field = "mappings" + path.rstrip("`").removeprefix("$")
-        raise InvalidMappings(field, message) from None
+    """Validate a source's `mappings` object: {entityType: MappingSpec}.
+
+    `InvalidMappings.field` names the offending place, e.g. `mappings.deal.statusFields[1]`,
+    `mappings.deal.actions.created` or `mappings.deal.bogus` (an unknown key). msgspec
+    renders dict keys and values as `[...]`, so entity types and `actions` entries are
+    checked here, one at a time, to name them.
+    """
+    if not isinstance(document, AnyMapping):
+        raise InvalidMappings("mappings", "Expected `object`")
+    parsed: dict[str, MappingSpec] = {}
+    for entity_type, spec in document.items():
+        where = f"mappings.{entity_type}"
+        if not isinstance(entity_type, str) or not _NAME.fullmatch(entity_type):
+            raise InvalidMappings(where, f"Expected an entity type matching '{_NAME.pattern}'")
+        actions = spec.get("actions") if isinstance(spec, AnyMapping) else None
+        if isinstance(actions, AnyMapping):
+            for suffix, action in actions.items():
+                if not isinstance(suffix, str) or not _NAME.fullmatch(suffix):
+                    raise InvalidMappings(
+                        f"{where}.actions.{suffix}",
+                        f"Expected an action key matching '{_NAME.pattern}'",
+                    )
+                if not isinstance(action, str) or not _NAME.fullmatch(action):
+                    raise InvalidMappings(
+                        f"{where}.actions.{suffix}",
+                        f"Expected an action name matching '{_NAME.pattern}'",
+                    )
+        try:
+            parsed[entity_type] = msgspec.convert(spec, type=MappingSpec)
+        except msgspec.ValidationError as exc:
+            message, _, path = str(exc).partition(" - at `")
+            field = where + path.rstrip("`").removeprefix("$")
+            unknown = _UNKNOWN_FIELD.fullmatch(message)
+            if unknown:
+                field += f".{unknown.group(1)}"
+            raise InvalidMappings(field, message) from None
+    return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +116,13 @@ class Mapping:
                 if spec.statusFields is not None
                 else ("stage", "status", "state", "phase", "priority")
             ),
+            # without repeats: each assignment field gives at most one event per version
             assignment_fields=tuple(
-                spec.assignmentFields
-                if spec.assignmentFields is not None
-                else ("owner", "assignee", "assignedTo")
+                dict.fromkeys(
+                    spec.assignmentFields
+                    if spec.assignmentFields is not None
+                    else ("owner", "assignee", "assignedTo")
+                )
             ),
             created_by_fields=tuple(
                 spec.createdByFields

@@ -129,9 +129,14 @@ class Store(Protocol):
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at."""
 
+    def queue_stats(self) -> tuple[dict[BatchStatus, int], int | None]: ...
+
     # keys
     def find_api_key(self, token_hash: bytes) -> ApiKey | None: ...
     def touch_api_key(self, key_id: str, now: int) -> None: ...
+    def take_token(self, key_id: str, now: int, rate: float, burst: float) -> int | None:
+        """Spend one of the key's rate-limit tokens; seconds to wait when none is left."""
+
     def list_api_keys(self, org_id: str, limit: int, offset: int) -> Page[ApiKey]: ...
 
     # sources

@@ -20,6 +20,7 @@ import psycopg_pool
 from psycopg.adapt import Loader
 
 from headwater import errors
+from headwater.core import ratelimit
 from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey
 from headwater.store import rows
@@ -82,6 +83,23 @@ class PostgresStore(SqlReads):
     def touch_api_key(self, key_id: str, now: int) -> None:
         with self.write() as tx:
             tx.touch_api_key(key_id, now)
+
+    def take_token(self, key_id: str, now: int, rate: float, burst: float) -> int | None:
+        """One bucket row per key, updated under its row lock: the limit holds across
+        every API process."""
+        with self.write() as tx:
+            row = tx._one(
+                "SELECT tokens, updated_at FROM rate_limits WHERE key_id = %s FOR UPDATE", (key_id,)
+            )
+            current = ratelimit.Bucket(row[0], row[1]) if row else None
+            bucket, retry_after = ratelimit.take(current, now, rate, burst)
+            tx._execute(
+                "INSERT INTO rate_limits (key_id, tokens, updated_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key_id) DO UPDATE SET tokens = excluded.tokens, "
+                "updated_at = excluded.updated_at",
+                (key_id, bucket.tokens, bucket.updated_at),
+            )
+        return retry_after
 
     def close(self) -> None:
         self.pool.close()

@@ -122,6 +122,16 @@ class SqlReads:
         row = self._one("SELECT version_num FROM alembic_version")
         return str(row[0]) if row else None
 
+    def queue_stats(self) -> tuple[dict[BatchStatus, int], int | None]:
+        """Batches by status, and when the oldest batch not yet normalized was created."""
+        counts: dict[BatchStatus, int] = {}
+        for status, count in self._query("SELECT status, count(*) FROM batches GROUP BY status"):
+            counts[BatchStatus(status)] = int(count)
+        row = self._one(
+            "SELECT min(created_at) FROM batches WHERE status IN ('queued', 'processing')"
+        )
+        return counts, row[0] if row else None
+
     # -- keys ----------------------------------------------------------------------
 
     def find_api_key(self, token_hash: bytes) -> ApiKey | None:

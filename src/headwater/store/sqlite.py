@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from headwater import errors
+from headwater.core import ratelimit
 from headwater.store.sql import SqlReads, SqlWriteTx
 from headwater.store.urls import sqlite_path
 
@@ -57,6 +58,8 @@ class SqliteStore(SqlReads):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._buckets: dict[str, ratelimit.Bucket] = {}
+        self._buckets_lock = threading.Lock()
 
     def _reader(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -87,6 +90,13 @@ class SqliteStore(SqlReads):
     def touch_api_key(self, key_id: str, now: int) -> None:
         with self.write() as tx:
             tx.touch_api_key(key_id, now)
+
+    def take_token(self, key_id: str, now: int, rate: float, burst: float) -> int | None:
+        """Buckets live in memory: one API process serves a SQLite file."""
+        with self._buckets_lock:
+            bucket, retry_after = ratelimit.take(self._buckets.get(key_id), now, rate, burst)
+            self._buckets[key_id] = bucket
+        return retry_after
 
     def close(self) -> None:
         with self._readers_lock:

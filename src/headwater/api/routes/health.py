@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,3 +31,14 @@ routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format. Unauthenticated like the probes: expose it to your scraper
+    only (docs/DEPLOYMENT.md)."""
+    registry = request.app.state.metrics.registry
+    body = await run_in_threadpool(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+metrics_routes = [Route("/metrics", metrics, methods=["GET"])]

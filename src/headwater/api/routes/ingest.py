@@ -28,6 +28,8 @@ async def create_batch(request: Request) -> Response:
         validated = ingest.validate(body)
         with store.write() as tx:
             result = ingest.apply(tx, principal.org_id, validated, new_id(), now_micros(), new_id)
+            request.state.outcomes = ingest.outcome_counts(result.batch)
+            request.state.rejected = result.batch.rejected
             response = envelope.success_body(
                 wire.ingest_ack(result.batch, result.results), request_id
             )
