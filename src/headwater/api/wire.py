@@ -1,4 +1,4 @@
-"""Domain values as the camelCase JSON of the wire (spec §3, §4.4, §6.1)."""
+"""Domain values as wire types (`schemas.py`): camelCase JSON, RFC 3339 times."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from typing import Any
 
 import msgspec
 
+from headwater.api import schemas as s
 from headwater.core.models import (
     ActorView,
     ApiKey,
     Batch,
     BatchStatus,
     HeadRow,
+    Outcome,
     RecordResult,
     RecordVersion,
     Source,
@@ -20,164 +22,189 @@ from headwater.core.models import (
 )
 from headwater.core.timestamps import format_micros
 
-_decode = msgspec.json.Decoder().decode
+_changes = msgspec.json.Decoder(list[s.Change]).decode
 
 
 def _time(micros: int | None) -> str | None:
     return format_micros(micros) if micros is not None else None
 
 
-def source(s: Source, counts: SourceCounts | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": s.id,
-        "type": s.type,
-        "name": s.name,
-        "status": s.status.value,
-        "entityTypes": list(s.entity_types),
-        "description": s.description,
-        "mappings": s.mappings,
-        "createdAt": format_micros(s.created_at),
-        "updatedAt": format_micros(s.updated_at),
-    }
-    if counts is not None:
-        data["counts"] = {
-            "records": counts.records,
-            "versions": counts.versions,
-            "events": counts.events,
-            "batches": counts.batches,
-        }
-        data["lastIngestedAt"] = _time(counts.last_ingested_at)
-    return data
-
-
-def api_key(key: ApiKey, token: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": key.id,
-        "label": key.label,
-        "prefix": key.prefix,
-        "scopes": sorted(key.scopes),
-        "createdAt": format_micros(key.created_at),
-        "lastUsedAt": _time(key.last_used_at),
-        "revokedAt": _time(key.revoked_at),
-    }
-    if token is not None:
-        data["token"] = token
-    return data
-
-
-def rejection(r: RecordResult) -> dict[str, Any]:
-    return {"index": r.index, "recordId": r.record_id, "code": r.code, "message": r.message}
-
-
-def ingest_ack(batch: Batch, results: list[RecordResult]) -> dict[str, Any]:
-    """The 202 body of POST /v1/ingest."""
-    return {
-        "batchId": batch.id,
-        "sourceId": batch.source_id,
-        "status": batch.status.value,
-        "accepted": batch.accepted,
-        "deduplicated": batch.deduplicated,
-        "rejected": [rejection(r) for r in results if r.code is not None],
-        "createdAt": format_micros(batch.created_at),
-    }
-
-
-def batch(b: Batch, results: list[RecordResult]) -> dict[str, Any]:
-    """GET /v1/ingest/{batchId}: the ack's fields plus progress and outcomes."""
-    data = ingest_ack(b, results)
-    data.update(
-        {
-            "recordsCreated": b.records_created,
-            "eventsCreated": b.events_created,
-            "startedAt": _time(b.started_at),
-            "completedAt": _time(b.completed_at),
-            "attempts": b.attempts,
-            "kind": b.kind,
-            "progress": {"done": b.progress_done, "total": b.progress_total}
-            if b.kind == "renormalize"
-            else None,
-            "outcomes": {o.value: n for o, n in b.counts.items()},
-            "error": {"code": b.error_code, "message": b.error_message}
-            if b.status is BatchStatus.ERROR
-            else None,
-        }
+def source(x: Source, counts: SourceCounts | None = None) -> s.SourceOut:
+    out = s.SourceOut(
+        id=x.id,
+        type=x.type,
+        name=x.name,
+        status=x.status.value,
+        entity_types=list(x.entity_types),
+        description=x.description,
+        mappings=x.mappings,
+        created_at=format_micros(x.created_at),
+        updated_at=format_micros(x.updated_at),
     )
-    return data
+    if counts is not None:
+        out.counts = s.SourceCountsOut(
+            records=counts.records,
+            versions=counts.versions,
+            events=counts.events,
+            batches=counts.batches,
+        )
+        out.last_ingested_at = _time(counts.last_ingested_at)
+    return out
 
 
-def record_result(r: RecordResult) -> dict[str, Any]:
-    return {
-        "index": r.index,
-        "recordId": r.record_id,
-        "entityType": r.entity_type,
-        "outcome": r.outcome.value if r.outcome is not None else "rejected",
-        "versionId": r.version_id,
-        "code": r.code,
-        "message": r.message,
-    }
+def api_key(key: ApiKey, token: str | None = None) -> s.KeyOut:
+    out = s.KeyOut(
+        id=key.id,
+        label=key.label,
+        prefix=key.prefix,
+        scopes=sorted(key.scopes),  # type: ignore[arg-type]
+        created_at=format_micros(key.created_at),
+        last_used_at=_time(key.last_used_at),
+        revoked_at=_time(key.revoked_at),
+    )
+    if token is not None:
+        out.token = token
+    return out
 
 
-def actor(a: ActorView | None) -> dict[str, Any] | None:
+def rejection(r: RecordResult) -> s.Rejected:
+    return s.Rejected(
+        index=r.index, record_id=r.record_id, code=r.code or "", message=r.message or ""
+    )
+
+
+def ingest_ack(batch: Batch, results: list[RecordResult]) -> s.BatchAck:
+    """The 202 body of POST /v1/ingest."""
+    return s.BatchAck(
+        batch_id=batch.id,
+        source_id=batch.source_id,
+        status=batch.status.value,
+        accepted=batch.accepted,
+        deduplicated=batch.deduplicated,
+        rejected=[rejection(r) for r in results if r.code is not None],
+        created_at=format_micros(batch.created_at),
+    )
+
+
+def batch(b: Batch, results: list[RecordResult]) -> s.BatchOut:
+    """GET /v1/ingest/{batchId}: the ack's fields plus progress and outcomes."""
+    return s.BatchOut(
+        batch_id=b.id,
+        source_id=b.source_id,
+        status=b.status.value,
+        accepted=b.accepted,
+        deduplicated=b.deduplicated,
+        rejected=[rejection(r) for r in results if r.code is not None],
+        created_at=format_micros(b.created_at),
+        records_created=b.records_created,
+        events_created=b.events_created,
+        started_at=_time(b.started_at),
+        completed_at=_time(b.completed_at),
+        attempts=b.attempts,
+        kind=b.kind,  # type: ignore[arg-type]
+        progress=s.Progress(done=b.progress_done, total=b.progress_total)
+        if b.kind == "renormalize"
+        else None,
+        outcomes=s.Outcomes(
+            created=b.counts[Outcome.CREATED],
+            superseded=b.counts[Outcome.SUPERSEDED],
+            unchanged=b.counts[Outcome.UNCHANGED],
+            stale=b.counts[Outcome.STALE],
+        ),
+        error=s.ErrorInfo(code=b.error_code, message=b.error_message)
+        if b.status is BatchStatus.ERROR
+        else None,
+    )
+
+
+def record_result(r: RecordResult) -> s.RecordOutcome:
+    return s.RecordOutcome(
+        index=r.index,
+        record_id=r.record_id,
+        entity_type=r.entity_type,
+        outcome=r.outcome.value if r.outcome is not None else "rejected",
+        version_id=r.version_id,
+        code=r.code,
+        message=r.message,
+    )
+
+
+def actor(a: ActorView | None) -> s.ActorOut | None:
     if a is None:
         return None
-    return {"id": a.id, "email": a.email, "name": a.name, "placeholder": a.placeholder}
+    return s.ActorOut(id=a.id, email=a.email, name=a.name, placeholder=a.placeholder)
 
 
-def actor_with_aliases(a: ActorView, aliases: list[tuple[str, str]]) -> dict[str, Any]:
-    data = actor(a)
-    assert data is not None
-    data["aliases"] = [{"kind": kind, "value": value} for kind, value in aliases]
-    return data
+def actor_with_aliases(a: ActorView, aliases: list[tuple[str, str]]) -> s.ActorWithAliases:
+    return s.ActorWithAliases(
+        id=a.id,
+        email=a.email,
+        name=a.name,
+        placeholder=a.placeholder,
+        aliases=[s.Alias(kind=kind, value=value) for kind, value in aliases],  # type: ignore[arg-type]
+    )
 
 
-def event(e: StoredEvent) -> dict[str, Any]:
+def _event_fields(e: StoredEvent) -> dict[str, Any]:
     row = e.row
     return {
         "id": row.id,
         "action": row.action,
         "actor": actor(e.actor),
-        "entity": {"type": row.key.entity_type, "id": row.key.record_id, "name": row.entity_name},
+        "entity": s.EntityRef(type=row.key.entity_type, id=row.key.record_id, name=row.entity_name),
         "timestamp": format_micros(row.timestamp),
-        "changes": _decode(row.changes),
-        "sourceId": row.source_id,
-        "batchId": row.batch_id,
-        "recordVersionId": row.record_version_id,
+        "changes": _changes(row.changes),
+        "source_id": row.source_id,
+        "batch_id": row.batch_id,
+        "record_version_id": row.record_version_id,
         "deleted": row.deleted,
-        "createdAt": format_micros(row.created_at),
+        "created_at": format_micros(row.created_at),
     }
 
 
-def provenance(v: RecordVersion) -> dict[str, Any]:
-    return {
-        "id": v.id,
-        "sourceId": v.source_id,
-        "entityType": v.key.entity_type,
-        "recordId": v.key.record_id,
-        "connectorType": "custom_api",
-        "ingestedAt": format_micros(v.ingested_at),
-        "batchId": v.batch_id,
-    }
+def event(e: StoredEvent) -> s.EventOut:
+    return s.EventOut(**_event_fields(e))
 
 
-def version(v: RecordVersion) -> dict[str, Any]:
-    return {
-        "id": v.id,
-        "outcome": v.outcome.value,
-        "contentHash": v.content_hash.hex(),
-        "sourceUpdatedAt": format_micros(v.source_updated_at),
-        "deleted": v.deleted,
-        "previousVersionId": v.previous_version_id,
-        "batchId": v.batch_id,
-        "ingestedAt": format_micros(v.ingested_at),
-    }
+def event_with_provenance(e: StoredEvent, versions: list[RecordVersion]) -> s.EventWithProvenance:
+    return s.EventWithProvenance(**_event_fields(e), provenance=[provenance(v) for v in versions])
 
 
-def head(h: HeadRow) -> dict[str, Any]:
-    return {
-        "entityType": h.key.entity_type,
-        "recordId": h.key.record_id,
-        "versionId": h.version_id,
-        "contentHash": h.content_hash.hex(),
-        "sourceUpdatedAt": format_micros(h.source_updated_at),
-        "deleted": h.deleted,
-    }
+def timeline_item(e: StoredEvent, before: Any, after: Any) -> s.TimelineItem:
+    return s.TimelineItem(**_event_fields(e), state_before=before, state_after=after)
+
+
+def provenance(v: RecordVersion) -> s.Provenance:
+    return s.Provenance(
+        id=v.id,
+        source_id=v.source_id,
+        entity_type=v.key.entity_type,
+        record_id=v.key.record_id,
+        connector_type="custom_api",
+        ingested_at=format_micros(v.ingested_at),
+        batch_id=v.batch_id,
+    )
+
+
+def version(v: RecordVersion) -> s.VersionOut:
+    return s.VersionOut(
+        id=v.id,
+        outcome=v.outcome.value,  # type: ignore[arg-type]
+        content_hash=v.content_hash.hex(),
+        source_updated_at=format_micros(v.source_updated_at),
+        deleted=v.deleted,
+        previous_version_id=v.previous_version_id,
+        batch_id=v.batch_id,
+        ingested_at=format_micros(v.ingested_at),
+    )
+
+
+def head(h: HeadRow) -> s.HeadOut:
+    return s.HeadOut(
+        entity_type=h.key.entity_type,
+        record_id=h.key.record_id,
+        version_id=h.version_id,
+        content_hash=h.content_hash.hex(),
+        source_updated_at=format_micros(h.source_updated_at),
+        deleted=h.deleted,
+    )

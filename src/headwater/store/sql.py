@@ -601,11 +601,18 @@ class SqlWriteTx:
     def fail_batch(
         self, batch_id: str, worker_id: str | None, code: str, message: str, now: int
     ) -> None:
+        # The worker condition is added in Python: PostgreSQL cannot type a bare
+        # `%s IS NULL` parameter (IndeterminateDatatype), so `OR %s IS NULL` failed there.
+        params: list[Any] = [code, message, now, batch_id]
+        mine = ""
+        if worker_id is not None:
+            mine = " AND worker_id = %s"
+            params.append(worker_id)
         self._execute(
             "UPDATE batches SET status = 'error', lease_until = NULL, error_code = %s, "
-            "error_message = %s, completed_at = %s WHERE id = %s AND status = 'processing' "
-            "AND (worker_id = %s OR %s IS NULL)",
-            (code, message, now, batch_id, worker_id, worker_id),
+            "error_message = %s, completed_at = %s WHERE id = %s AND status = 'processing'"
+            + mine,
+            params,
         )
 
     def set_progress(self, batch_id: str, done: int, total: int) -> None:

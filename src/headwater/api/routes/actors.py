@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from headwater import errors
-from headwater.api import envelope, inputs, wire
+from headwater.api import envelope, inputs, schemas, wire
 from headwater.api.auth import authenticate
 from headwater.core.models import Scope
 
@@ -20,7 +18,7 @@ async def list_actors(request: Request) -> Response:
     principal = await authenticate(request, store, Scope.READ)
     limit, offset = inputs.page(request)
 
-    def load() -> tuple[list[dict[str, Any]], int]:
+    def load() -> tuple[list[schemas.ActorWithAliases], int]:
         page = store.list_actors(principal.org_id, limit, offset)
         aliases = store.actor_aliases(principal.org_id, [a.id for a in page])
         return [wire.actor_with_aliases(a, aliases[a.id]) for a in page], page.total
@@ -37,7 +35,7 @@ async def get_actor(request: Request) -> Response:
     principal = await authenticate(request, store, Scope.READ)
     actor_id = inputs.path_id(request, "actor_id", "Actor")
 
-    def load() -> dict[str, Any]:
+    def load() -> schemas.ActorWithAliases:
         actor = store.get_actor(principal.org_id, actor_id)
         if actor is None:
             raise errors.NotFound("Actor not found.")

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from headwater import errors
-from headwater.api import envelope, inputs, wire
+from headwater.api import envelope, inputs, schemas, wire
 from headwater.api.auth import authenticate
 from headwater.core import timestamps
 from headwater.core.models import EventFilter, Scope
@@ -106,14 +106,12 @@ async def get_event(request: Request) -> Response:
     principal = await authenticate(request, store, Scope.READ)
     event_id = inputs.path_id(request, "event_id", "Event")
 
-    def load() -> dict[str, Any]:
+    def load() -> schemas.EventWithProvenance:
         found = store.get_event(principal.org_id, event_id)
         if found is None:
             raise errors.NotFound("Event not found.")
         version = store.get_version(principal.org_id, found.row.record_version_id)
-        data = wire.event(found)
-        data["provenance"] = [wire.provenance(version)] if version is not None else []
-        return data
+        return wire.event_with_provenance(found, [version] if version is not None else [])
 
     return envelope.success(await run_in_threadpool(load), inputs.request_id(request))
 

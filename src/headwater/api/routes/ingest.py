@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from headwater import errors, ingest
-from headwater.api import envelope, idempotency, inputs, wire
+from headwater.api import envelope, idempotency, inputs, schemas, wire
 from headwater.api.auth import authenticate
 from headwater.core.models import BatchStatus, Scope
 from headwater.ids import new_id, now_micros
@@ -47,7 +47,7 @@ async def get_batch(request: Request) -> Response:
     principal = await authenticate(request, store, Scope.READ)
     batch_id = inputs.path_id(request, "batch_id", "Batch")
 
-    def load() -> dict[str, object]:
+    def load() -> schemas.BatchOut:
         batch = store.get_batch(principal.org_id, batch_id)
         results = store.batch_results(principal.org_id, batch_id)
         if batch is None or results is None:
@@ -64,7 +64,7 @@ async def list_batches(request: Request) -> Response:
     source_id = inputs.query_uuid(request, "sourceId")
     status = inputs.query_enum(request, "status", BatchStatus)
 
-    def load() -> tuple[list[dict[str, object]], int]:
+    def load() -> tuple[list[schemas.BatchOut], int]:
         page = store.list_batches(principal.org_id, source_id, status, limit, offset)
         items = [wire.batch(b, store.batch_results(principal.org_id, b.id) or []) for b in page]
         return items, page.total

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from headwater import errors
-from headwater.api import envelope, inputs, wire
+from headwater.api import envelope, inputs, schemas, wire
 from headwater.api.auth import authenticate
 from headwater.core.models import RecordKey, Scope
 
@@ -38,7 +38,7 @@ async def list_heads(request: Request) -> Response:
     limit, offset = inputs.page(request)
     entity_type = request.query_params.get("entityType")
 
-    def load() -> tuple[list[dict[str, Any]], int]:
+    def load() -> tuple[list[schemas.HeadOut], int]:
         _require_source(request, principal.org_id, source_id)
         page = store.list_heads(principal.org_id, source_id, entity_type, limit, offset)
         return [wire.head(h) for h in page], page.total
@@ -94,7 +94,7 @@ async def timeline(request: Request) -> Response:
     source_id = inputs.path_id(request, "source_id", "Source")
     key = _key(request)
 
-    def load() -> list[dict[str, Any]]:
+    def load() -> list[schemas.TimelineItem]:
         _require_source(request, principal.org_id, source_id)
         events = store.entity_events(principal.org_id, source_id, key)
         if not events and store.get_head(principal.org_id, source_id, key) is None:
@@ -103,19 +103,18 @@ async def timeline(request: Request) -> Response:
         versions = store.get_versions(principal.org_id, sorted(ids))
         previous_ids = {v.previous_version_id for v in versions.values() if v.previous_version_id}
         previous = store.get_versions(principal.org_id, sorted(previous_ids))
-        states = {**previous, **versions}
         items = []
         for e in events:
             version = versions.get(e.row.record_version_id)
-            before = (
-                states.get(version.previous_version_id)
-                if version and version.previous_version_id
-                else None
+            before_id = version.previous_version_id if version is not None else None
+            before = previous.get(before_id) if before_id else None
+            items.append(
+                wire.timeline_item(
+                    e,
+                    _decode(before.payload) if before is not None else None,
+                    _decode(version.payload) if version is not None else None,
+                )
             )
-            item = wire.event(e)
-            item["stateBefore"] = _decode(before.payload) if before is not None else None
-            item["stateAfter"] = _decode(version.payload) if version is not None else None
-            items.append(item)
         return items
 
     return envelope.success(await run_in_threadpool(load), inputs.request_id(request))

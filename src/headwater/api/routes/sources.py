@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from headwater import errors
-from headwater.api import envelope, idempotency, inputs, wire
+from headwater.api import envelope, idempotency, inputs, schemas, wire
 from headwater.api.auth import authenticate
 from headwater.core import mapping, sources
 from headwater.core.models import Batch, BatchStatus, Outcome, Scope
@@ -80,7 +78,7 @@ async def get_source(request: Request) -> Response:
     principal = await authenticate(request, store, Scope.READ)
     source_id = inputs.path_id(request, "source_id", "Source")
 
-    def load() -> dict[str, Any]:
+    def load() -> schemas.SourceOut:
         source = store.get_source(principal.org_id, source_id)
         if source is None:
             raise errors.NotFound("Source not found.")

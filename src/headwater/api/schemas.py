@@ -1,0 +1,202 @@
+"""The wire types: what every endpoint returns, as msgspec Structs.
+
+Responses are built from these types (`wire.py`) and the OpenAPI document's schemas are
+generated from the same types (`openapi.py`), so the document cannot drift from what
+the server sends. Attribute names are snake_case; the wire is camelCase.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+
+class Wire(msgspec.Struct, rename="camel", kw_only=True):
+    pass
+
+
+class Rejected(Wire):
+    index: int
+    record_id: str | None
+    code: str
+    message: str
+
+
+class Outcomes(Wire):
+    created: int
+    superseded: int
+    unchanged: int
+    stale: int
+
+
+class Progress(Wire):
+    done: int | None
+    total: int | None
+
+
+class ErrorInfo(Wire):
+    code: str | None
+    message: str | None
+
+
+class BatchAck(Wire):
+    """The 202 of POST /v1/ingest (spec §4.4)."""
+
+    batch_id: str
+    source_id: str
+    status: Literal["queued", "processing", "done", "error"]
+    accepted: int
+    deduplicated: int
+    rejected: list[Rejected]
+    created_at: str
+
+
+class BatchOut(BatchAck):
+    """GET /v1/ingest/{batchId} (spec §6.1, with the extensions)."""
+
+    records_created: int | None
+    events_created: int | None
+    started_at: str | None
+    completed_at: str | None
+    attempts: int
+    kind: Literal["ingest", "renormalize"]
+    progress: Progress | None
+    outcomes: Outcomes
+    error: ErrorInfo | None
+
+
+class RecordOutcome(Wire):
+    index: int
+    record_id: str | None
+    entity_type: str | None
+    outcome: Literal["created", "superseded", "unchanged", "stale", "rejected"]
+    version_id: str | None
+    code: str | None
+    message: str | None
+
+
+class SourceCountsOut(Wire):
+    records: int
+    versions: int
+    events: int
+    batches: int
+
+
+class SourceOut(Wire):
+    id: str
+    type: str
+    name: str
+    status: Literal["active", "paused", "archived"]
+    entity_types: list[str]
+    description: str | None
+    mappings: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    counts: SourceCountsOut | msgspec.UnsetType = msgspec.UNSET
+    last_ingested_at: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class KeyOut(Wire):
+    id: str
+    label: str
+    prefix: str
+    scopes: list[Literal["admin", "ingest", "read"]]
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+    token: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class ActorOut(Wire):
+    id: str
+    email: str | None
+    name: str | None
+    placeholder: bool
+
+
+class Alias(Wire):
+    kind: Literal["email", "name"]
+    value: str
+
+
+class ActorWithAliases(ActorOut):
+    aliases: list[Alias]
+
+
+class EntityRef(Wire):
+    type: str
+    id: str
+    name: str | None
+
+
+class Change(Wire):
+    field: str
+    before: Any = msgspec.field(name="from")
+    after: Any = msgspec.field(name="to")
+
+
+class Provenance(Wire):
+    id: str
+    source_id: str
+    entity_type: str
+    record_id: str
+    connector_type: Literal["custom_api"]
+    ingested_at: str
+    batch_id: str
+
+
+class EventOut(Wire):
+    id: str
+    action: str
+    actor: ActorOut | None
+    entity: EntityRef
+    timestamp: str
+    changes: list[Change]
+    source_id: str
+    batch_id: str
+    record_version_id: str
+    deleted: bool
+    created_at: str
+
+
+class EventWithProvenance(EventOut):
+    provenance: list[Provenance]
+
+
+class TimelineItem(EventOut):
+    state_before: dict[str, Any] | None
+    state_after: dict[str, Any] | None
+
+
+class HeadOut(Wire):
+    entity_type: str
+    record_id: str
+    version_id: str
+    content_hash: str
+    source_updated_at: str
+    deleted: bool
+
+
+class VersionOut(Wire):
+    id: str
+    outcome: Literal["created", "superseded", "stale"]
+    content_hash: str
+    source_updated_at: str
+    deleted: bool
+    previous_version_id: str | None
+    batch_id: str
+    ingested_at: str
+
+
+class RecordOut(Wire):
+    source_id: str
+    entity_type: str
+    record_id: str
+    head: HeadOut
+    versions: list[VersionOut]
+
+
+class Health(Wire):
+    status: str
+    schema: str | msgspec.UnsetType = msgspec.UNSET
