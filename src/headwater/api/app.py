@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 from headwater.api import errors
 from headwater.api.access import AccessMiddleware
 from headwater.api.middleware import RequestIdMiddleware
-from headwater.api.routes import actors, events, health, ingest, keys, records, sources
+from headwater.api.routes import actors, docs, events, health, ingest, keys, records, sources
 from headwater.config import Settings
 from headwater.observability import Metrics
 from headwater.store import Store, migrate, open_store
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             *records.routes,
             *actors.routes,
             *health.metrics_routes,
+            *docs.routes,
         ],
         exception_handlers=errors.handlers,
         lifespan=lifespan,

@@ -610,8 +610,7 @@ class SqlWriteTx:
             params.append(worker_id)
         self._execute(
             "UPDATE batches SET status = 'error', lease_until = NULL, error_code = %s, "
-            "error_message = %s, completed_at = %s WHERE id = %s AND status = 'processing'"
-            + mine,
+            "error_message = %s, completed_at = %s WHERE id = %s AND status = 'processing'" + mine,
             params,
         )
 
