@@ -11,7 +11,7 @@ from starlette.types import ASGIApp
 
 from headwater.api import errors
 from headwater.api.access import AccessMiddleware
-from headwater.api.middleware import RequestIdMiddleware
+from headwater.api.middleware import RequestIdMiddleware, UrlGuardMiddleware
 from headwater.api.routes import actors, docs, events, health, ingest, keys, records, sources
 from headwater.config import Settings
 from headwater.observability import Metrics
@@ -70,4 +70,4 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.metrics = metrics
     if store is not None:
         app.state.store = store
-    return RequestIdMiddleware(AccessMiddleware(app, metrics))
+    return RequestIdMiddleware(AccessMiddleware(UrlGuardMiddleware(app), metrics))

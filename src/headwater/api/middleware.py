@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from headwater import errors
+from headwater.api import envelope
 from headwater.core.validation import parse_uuid
 from headwater.ids import new_id
 
@@ -41,3 +43,24 @@ def _client_request_id(scope: Scope) -> str | None:
         if name == b"x-request-id":
             return parse_uuid(value.decode("latin-1").strip())
     return None
+
+
+class UrlGuardMiddleware:
+    """Refuse NUL characters in the path or query (400): no id or filter can contain one,
+    and PostgreSQL cannot even compare text holding one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query: bytes = scope.get("query_string", b"")
+            if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+                error = errors.ValidationFailed(
+                    "The URL contains a NUL character.",
+                    [{"field": "url", "message": "NUL is not allowed"}],
+                )
+                response = envelope.failure(error, scope["state"]["request_id"])
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -60,25 +60,39 @@ def fold_name(name: str) -> str:
 
 
 def parse_actor(value: object) -> ActorRef | None:
-    """An email string, a name string, or an object with `email` and/or `name`."""
+    """An email string, a name string, or an object with `email` and/or `name`.
+
+    NUL characters are dropped and names are cut to 200 characters, so that whatever a
+    payload holds can be stored and indexed; an "email" over 254 characters is not one.
+    """
     if isinstance(value, str):
-        text = value.strip()
+        text = _clean(value)
         if not text:
             return None
-        if _EMAIL.fullmatch(text):
+        if _is_email(text):
             return ActorRef(email=text.lower(), name=None)
-        return ActorRef(email=None, name=text)
+        return ActorRef(email=None, name=text[:MAX_NAME])
     if isinstance(value, dict):
         email, name = value.get("email"), value.get("name")
         email = (
-            email.strip().lower()
-            if isinstance(email, str) and _EMAIL.fullmatch(email.strip())
-            else None
+            _clean(email).lower() if isinstance(email, str) and _is_email(_clean(email)) else None
         )
-        name = name.strip() if isinstance(name, str) and name.strip() else None
+        name = _clean(name)[:MAX_NAME] if isinstance(name, str) and _clean(name) else None
         if email or name:
             return ActorRef(email=email, name=name)
     return None
+
+
+MAX_NAME = 200
+MAX_EMAIL = 254
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "").strip()
+
+
+def _is_email(text: str) -> bool:
+    return len(text) <= MAX_EMAIL and _EMAIL.fullmatch(text) is not None
 
 
 class Directory:

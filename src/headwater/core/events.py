@@ -20,6 +20,7 @@ from headwater.core.mapping import Mapping, snake
 from headwater.core.models import Outcome, RecordKey
 
 _canonical = msgspec.json.Encoder(order="sorted").encode
+MAX_ENTITY_NAME = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,5 +191,6 @@ class _Builder:
         for field in self.mapping.name_fields:
             value = payload.get(field)
             if isinstance(value, str) and value.strip():
-                return value
+                # NUL cannot be stored in a PostgreSQL text column; names are display text.
+                return value.replace("\x00", "")[:MAX_ENTITY_NAME]
         return None

@@ -182,5 +182,10 @@ def mappings_for(document: AnyMapping[str, Any] | None) -> dict[str, Mapping]:
 
 
 def snake(field: str) -> str:
-    """`assignedTo` -> `assigned_to`, for action names."""
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", field).lower()
+    """`assignedTo` -> `assigned_to`, for action names.
+
+    A payload's field names can hold anything; in an action name, characters other than
+    letters, digits, `.`, `-` and `_` become `_`, and the name is cut to 100 characters.
+    """
+    snaked = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", field).lower()
+    return re.sub(r"[^a-z0-9_.\-]", "_", snaked)[:100]

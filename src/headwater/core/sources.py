@@ -10,8 +10,9 @@ import msgspec
 from headwater.core.models import Source, SourceStatus
 
 EntityType = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Description = Annotated[str, msgspec.Meta(max_length=2000)]
+# NUL is refused: PostgreSQL text cannot hold it.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern="^[^\x00]*$")]
+Description = Annotated[str, msgspec.Meta(max_length=2000, pattern="^[^\x00]*$")]
 #: entity types and their rules are checked by `mapping.parse_mappings`, which names the
 #: offending entity type in its error (msgspec would report dict keys as `[...]`)
 Mappings = dict[str, Any]

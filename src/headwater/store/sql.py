@@ -355,6 +355,11 @@ class SqlReads:
         return aliases
 
 
+def _actor(row: Sequence[Any]) -> Actor:
+    merged = str(row[4]) if row[4] is not None else None
+    return Actor(str(row[0]), row[1], row[2], bool(row[3]), merged)
+
+
 def _head_row(row: Sequence[Any]) -> HeadRow:
     return HeadRow(RecordKey(row[0], row[1]), str(row[2]), bytes(row[3]), row[4], bool(row[5]))
 
@@ -663,15 +668,26 @@ class SqlWriteTx:
         return found
 
     def load_actors(self, org_id: str, emails: Iterable[str], names: Iterable[str]) -> list[Actor]:
+        """The actors these emails and folded names can resolve to: live actors by email,
+        every actor by name (merged placeholders keep a name known), and merge targets."""
         actors: dict[str, Actor] = {}
-        for column, values in (("email", sorted(set(emails))), ("folded_name", sorted(set(names)))):
+        columns = "SELECT id, email, name, placeholder, merged_into FROM actors WHERE org_id = %s"
+        queries = (
+            ("AND merged_into IS NULL AND email", sorted(set(emails))),
+            ("AND folded_name", sorted(set(names))),
+        )
+        for condition, values in queries:
             for chunk in chunks(values):
                 for row in self._execute(
-                    "SELECT id, email, name, placeholder FROM actors WHERE org_id = %s "
-                    f"AND merged_into IS NULL AND {column} IN ({marks(len(chunk))})",
-                    (org_id, *chunk),
+                    f"{columns} {condition} IN ({marks(len(chunk))})", (org_id, *chunk)
                 ):
-                    actors[str(row[0])] = Actor(str(row[0]), row[1], row[2], bool(row[3]))
+                    actors[str(row[0])] = _actor(row)
+        targets = sorted({a.merged_into for a in actors.values() if a.merged_into} - set(actors))
+        for chunk in chunks(targets):
+            for row in self._execute(
+                f"{columns} AND id IN ({marks(len(chunk))})", (org_id, *chunk)
+            ):
+                actors[str(row[0])] = _actor(row)
         return list(actors.values())
 
     def apply_actor_changes(self, org_id: str, changes: Changes, now: int) -> None:

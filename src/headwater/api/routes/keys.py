@@ -20,7 +20,7 @@ MAX_KEY_BODY = 64 * 1024
 
 
 class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
-    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern="^[^\x00]*$")]
     scopes: Annotated[list[Scope], msgspec.Meta(min_length=1)]
 
 
