@@ -124,7 +124,9 @@ def test_two_apis_two_workers_eight_clients(database_url: str, tmp_path: Path) -
         accepted = sum(int(a["accepted"]) for a in acks)  # type: ignore[call-overload]
         deduplicated = sum(int(a["deduplicated"]) for a in acks)  # type: ignore[call-overload]
         assert accepted + deduplicated == len(sent)
-        print(f"{len(acks)} batches, {len(sent)} records, {accepted} accepted, {deduplicated} dedup")
+        print(
+            f"{len(acks)} batches, {len(sent)} records, {accepted} accepted, {deduplicated} dedup"
+        )
         assert len(acks) >= 2 * CLIENTS  # the load was real
         assert accepted > RECORDS and deduplicated > 0  # supersedes and dedup both happened
         assert all(a["rejected"] == [] for a in acks)
