@@ -111,8 +111,9 @@ def batch(b: Batch, results: list[RecordResult]) -> s.BatchOut:
             unchanged=b.counts[Outcome.UNCHANGED],
             stale=b.counts[Outcome.STALE],
         ),
+        # also while a failed batch waits for its retry: the last error, for operators
         error=s.ErrorInfo(code=b.error_code, message=b.error_message)
-        if b.status is BatchStatus.ERROR
+        if b.status is BatchStatus.ERROR or b.error_code is not None
         else None,
     )
 
