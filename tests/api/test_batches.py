@@ -109,14 +109,11 @@ def test_list_filters_by_source_and_status(client: TestClient, token: str, sourc
     assert ids(status="processing") == set()
     assert ids(sourceId=MISSING_UUID) == set()
 
+    # list items have the same shape as GET /v1/ingest/{batchId}
+    response = client.get("/v1/ingest", params={"sourceId": other}, headers=bearer(token))
+    [item] = assert_page(response, total=1)
+    assert item == _get(client, token, elsewhere)
 
-def test_list_items_have_the_batch_shape(client: TestClient, token: str, source_id: str) -> None:
-    ack = ingest_ok(client, token, source_id, SEED_PAYLOADS)
-    [item] = assert_page(client.get("/v1/ingest", headers=bearer(token)), total=1)
-    assert item == _get(client, token, ack["batchId"])
-
-
-def test_list_filter_validation(client: TestClient, token: str) -> None:
     for params in ({"sourceId": "nope"}, {"status": "finished"}, {"status": ""}):
         response = client.get("/v1/ingest", params=params, headers=bearer(token))
         error = assert_error(response, 400, "VALIDATION_ERROR")
@@ -129,7 +126,8 @@ def test_list_paginates_newest_first(client: TestClient, token: str, source_id: 
     rest = assert_page(client.get("/v1/ingest?limit=3&offset=2", headers=bearer(token)), 5, 3, 2)
     listed = [b["batchId"] for b in first + rest]
     assert sorted(listed) == sorted(made)
-    assert listed == list(reversed(made))  # newest first (documented choice)
+    # OPEN: newest first is what the service does; neither the spec nor docs/ say so yet
+    assert listed == list(reversed(made))
 
 
 def test_records_lists_each_outcome_with_its_version(
@@ -175,7 +173,9 @@ def test_records_lists_each_outcome_with_its_version(
     assert items[4]["code"] == "INVALID_RECORD_ID"
 
 
-def test_records_paginate(client: TestClient, token: str, source_id: str) -> None:
+def test_records_paginate_and_include_rejections(
+    client: TestClient, token: str, source_id: str
+) -> None:
     ack = ingest_ok(client, token, source_id, [record(f"r{i}") for i in range(7)])
     url = f"/v1/ingest/{ack['batchId']}/records"
     first = assert_page(client.get(url, params={"limit": 3}, headers=bearer(token)), 7, 3, 0)
@@ -190,8 +190,6 @@ def test_records_paginate(client: TestClient, token: str, source_id: str) -> Non
         assert_page(client.get(url, params={"offset": 50}, headers=bearer(token)), 7, 20, 50) == []
     )
 
-
-def test_records_of_an_all_rejected_batch(client: TestClient, token: str, source_id: str) -> None:
     ack = ingest_ok(client, token, source_id, [record(""), {**record(), "typo": 1}])
     items = assert_page(
         client.get(f"/v1/ingest/{ack['batchId']}/records", headers=bearer(token)), total=2

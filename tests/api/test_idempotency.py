@@ -58,37 +58,27 @@ def test_same_key_and_body_replays_the_original_response(
     assert second.headers["x-request-id"] == second.json()["meta"]["requestId"]
     assert second.json()["data"]["batchId"] == data["batchId"]
     assert (data["accepted"], data["deduplicated"]) == (2, 0)  # the original counts, not 0/2
-    assert _batch_total(client, token) == 1
-    assert source_counts(client, token, source_id)["batches"] == 1
-
-
-def test_replay_happens_many_times(client: TestClient, token: str, source_id: str) -> None:
-    body = _body(source_id)
-    first = _post(client, token, body)
-    for _ in range(3):
+    for _ in range(3):  # as often as asked
         again = _post(client, token, body)
         assert again.content == first.content
         assert again.headers["idempotent-replayed"] == "true"
     assert _batch_total(client, token) == 1
+    assert source_counts(client, token, source_id)["batches"] == 1
 
 
-def test_without_a_key_every_request_runs(client: TestClient, token: str, source_id: str) -> None:
+def test_without_a_key_or_with_another_key_every_request_runs(
+    client: TestClient, token: str, source_id: str
+) -> None:
     body = _body(source_id)
     first = assert_success(_post(client, token, body, key=None), 202)
     second = assert_success(_post(client, token, body, key=None), 202)
     assert first["batchId"] != second["batchId"]
     assert (second["accepted"], second["deduplicated"]) == (0, 2)  # content dedup still works
-    assert _batch_total(client, token) == 2
-
-
-def test_different_keys_are_different_requests(
-    client: TestClient, token: str, source_id: str
-) -> None:
-    body = _body(source_id)
-    first = assert_success(_post(client, token, body, key="key-one"), 202)
-    second = assert_success(_post(client, token, body, key="key-two"), 202)
-    assert first["batchId"] != second["batchId"]
-    assert _batch_total(client, token) == 2
+    # different keys are different requests
+    third = assert_success(_post(client, token, body, key="key-one"), 202)
+    fourth = assert_success(_post(client, token, body, key="key-two"), 202)
+    assert len({first["batchId"], second["batchId"], third["batchId"], fourth["batchId"]}) == 4
+    assert _batch_total(client, token) == 4
 
 
 def test_same_key_with_a_different_body_is_422(
@@ -120,62 +110,59 @@ def test_key_in_use_is_409(client: TestClient, token: str, source_id: str, store
     # another body with that key: it was used with a different request
     assert_error(_post(client, token, _body(source_id, [record()])), 422, "IDEMPOTENCY_KEY_REUSED")
     # another key is free
-    assert_success(_post(client, token, body, key="another-key"), 202)
+    assert assert_success(_post(client, token, body, key="another-key"), 202)["accepted"] == 2
 
-
-def test_abandoned_claim_can_be_taken_over_after_its_lease(
-    client: TestClient, token: str, source_id: str, store: Store
-) -> None:
-    body = _body(source_id)
-    now = now_micros()
+    # a claim whose request died is taken over once its lease has run out
     expired = StoredKey(
         request_hash("POST", "/v1/ingest", body), None, None, now - 1, now - LEASE_MICROS - 1
     )
     with store.write() as tx:
-        tx.put_idempotency(org_id_of(store, token), "POST /v1/ingest", KEY, expired)
-    data = assert_success(_post(client, token, body), 202)
-    assert data["accepted"] == 2
+        tx.put_idempotency(org_id_of(store, token), "POST /v1/ingest", "abandoned", expired)
+    data = assert_success(_post(client, token, body, key="abandoned"), 202)
+    assert (data["accepted"], data["deduplicated"]) == (0, 2)
+    assert _batch_total(client, token) == 2
 
 
-@pytest.mark.parametrize("slow", [True, False], ids=["slow", "fast"])
 def test_concurrent_requests_with_one_key_run_once(
-    client: TestClient, token: str, source_id: str, monkeypatch: pytest.MonkeyPatch, slow: bool
+    client: TestClient, token: str, source_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body = _body(source_id)
     apply = headwater.ingest.apply
 
     def slow_apply(*args: Any, **kwargs: Any) -> Any:
         time.sleep(0.2)  # keep the first request in flight while the others arrive
         return apply(*args, **kwargs)
 
-    if slow:
-        monkeypatch.setattr(headwater.ingest, "apply", slow_apply)
-    start = threading.Barrier(6)
+    def race(key: str, body: bytes) -> list[Any]:
+        start = threading.Barrier(6)
 
-    def send() -> Any:
-        start.wait()
-        return _post(client, token, body)
+        def send(_: int) -> Any:
+            start.wait()
+            return _post(client, token, body, key=key)
 
-    with ThreadPoolExecutor(6) as pool:
-        responses = list(pool.map(lambda _: send(), range(6)))
+        with ThreadPoolExecutor(6) as pool:
+            responses = list(pool.map(send, range(6)))
+        assert {r.status_code for r in responses} <= {202, 409}, [r.text for r in responses]
+        originals = [
+            r for r in responses if r.status_code == 202 and "idempotent-replayed" not in r.headers
+        ]
+        assert len(originals) == 1
+        for response in responses:
+            if response.status_code == 409:
+                assert_error(response, 409, "IDEMPOTENCY_KEY_IN_USE")
+            else:
+                assert response.content == originals[0].content
+        # once finished, the key replays
+        assert _post(client, token, body, key=key).content == originals[0].content
+        return responses
 
-    statuses = sorted(r.status_code for r in responses)
-    assert set(statuses) <= {202, 409}, [r.text for r in responses]
-    originals = [
-        r for r in responses if r.status_code == 202 and "idempotent-replayed" not in r.headers
-    ]
-    assert len(originals) == 1
-    for response in responses:
-        if response.status_code == 409:
-            assert_error(response, 409, "IDEMPOTENCY_KEY_IN_USE")
-        else:
-            assert response.content == originals[0].content
-    if slow:
-        assert 409 in statuses  # the sleep makes the overlap certain
+    race("as-fast-as-it-goes", _body(source_id))
     assert _batch_total(client, token) == 1
-    assert source_counts(client, token, source_id)["versions"] == 2
-    # once finished, the key replays
-    assert _post(client, token, body).content == originals[0].content
+    with monkeypatch.context() as patch:
+        patch.setattr(headwater.ingest, "apply", slow_apply)
+        responses = race("slow", _body(source_id, [record("slow")]))
+    assert 409 in {r.status_code for r in responses}  # the sleep makes the overlap certain
+    assert _batch_total(client, token) == 2
+    assert source_counts(client, token, source_id)["versions"] == 3
 
 
 def test_keys_are_scoped_to_the_organisation(
@@ -198,23 +185,20 @@ def test_keys_are_scoped_to_the_organisation(
     assert source_id not in response.text
 
 
-def test_keys_are_scoped_to_the_endpoint(client: TestClient, token: str, source_id: str) -> None:
+def test_keys_are_scoped_to_the_endpoint_and_shared_in_the_organisation(
+    client: TestClient, token: str, source_id: str, make_key: MakeKey
+) -> None:
     created = client.post(
         "/v1/sources",
         json={"name": "Keyed"},
         headers={**bearer(token), "Idempotency-Key": KEY},
     )
     assert_success(created, 201)
-    response = _post(client, token, _body(source_id))
-    assert "idempotent-replayed" not in response.headers
-    assert assert_success(response, 202)["accepted"] == 2
-
-
-def test_keys_are_shared_by_keys_of_one_organisation(
-    client: TestClient, token: str, source_id: str, make_key: MakeKey
-) -> None:
-    colleague = make_key(org="acme", label="second")
     first = _post(client, token, _body(source_id))
+    assert "idempotent-replayed" not in first.headers
+    assert assert_success(first, 202)["accepted"] == 2
+    # another key (API key) of the same organisation gets the replay
+    colleague = make_key(org="acme", label="second")
     second = _post(client, colleague, _body(source_id))
     assert second.content == first.content
     assert second.headers["idempotent-replayed"] == "true"
@@ -237,9 +221,7 @@ def test_invalid_keys_are_400(client: TestClient, token: str, source_id: str) ->
     )
     assert_error(response, 400, "VALIDATION_ERROR")
     assert _batch_total(client, token) == 0
-
-
-def test_boundary_keys_are_accepted(client: TestClient, token: str, source_id: str) -> None:
+    # the boundaries are accepted
     for key in ["k" * 255, "a", "~!@#$%^&*()_+ {}|:<>?", "with space"]:
         response = _post(client, token, _body(source_id, [record(f"r-{len(key)}-{key[:3]}")]), key)
         assert_success(response, 202)
@@ -256,25 +238,19 @@ def test_a_4xx_with_a_key_is_replayed_identically(
     assert second.content == first.content
     assert second.headers["idempotent-replayed"] == "true"
     assert second.headers["x-request-id"] == first.headers["x-request-id"]
-
-
-def test_a_400_with_a_key_is_replayed(client: TestClient, token: str) -> None:
+    # a 400 too
     body = b'{"records": []}'
-    first = _post(client, token, body)
+    first = _post(client, token, body, key="bad-body")
     assert_error(first, 400, "VALIDATION_ERROR")
-    second = _post(client, token, body)
+    second = _post(client, token, body, key="bad-body")
     assert (second.status_code, second.content) == (400, first.content)
     assert second.headers["idempotent-replayed"] == "true"
-
-
-def test_a_409_for_an_inactive_source_is_remembered(
-    client: TestClient, token: str, source_id: str
-) -> None:
+    # a 409 for a paused source too, even after the source is active again
     client.patch(f"/v1/sources/{source_id}", json={"status": "paused"}, headers=bearer(token))
-    first = _post(client, token, _body(source_id))
+    first = _post(client, token, _body(source_id), key="paused")
     assert_error(first, 409, "SOURCE_NOT_ACTIVE")
     client.patch(f"/v1/sources/{source_id}", json={"status": "active"}, headers=bearer(token))
-    second = _post(client, token, _body(source_id))
+    second = _post(client, token, _body(source_id), key="paused")
     assert (second.status_code, second.content) == (409, first.content)
     assert source_counts(client, token, source_id)["versions"] == 0
 
@@ -296,13 +272,14 @@ def test_a_5xx_is_not_remembered(
 
 def test_auth_errors_are_not_remembered(client: TestClient, token: str, source_id: str) -> None:
     """Without a valid key there is no organisation to scope the key to."""
-    response = post_raw(client, "sk_live_" + "0" * 40, _body(source_id), {"Idempotency-Key": KEY})
+    body = _body(source_id)
+    response = post_raw(client, "sk_live_" + "0" * 40, body, {"Idempotency-Key": "auth"})
     assert_error(response, 401, "INVALID_API_KEY")
-    data = assert_success(_post(client, token, _body(source_id)), 202)
+    data = assert_success(_post(client, token, body, key="auth"), 202)
     assert data["accepted"] == 2
 
 
-def test_works_on_source_creation(client: TestClient, token: str) -> None:
+def test_works_on_source_and_key_creation(client: TestClient, token: str) -> None:
     headers = {**bearer(token), "Idempotency-Key": KEY}
     first = client.post("/v1/sources", json={"name": "Once"}, headers=headers)
     created = assert_success(first, 201)
@@ -314,10 +291,9 @@ def test_works_on_source_creation(client: TestClient, token: str) -> None:
     assert items[0]["id"] == created["id"]
     other = client.post("/v1/sources", json={"name": "Twice"}, headers=headers)
     assert_error(other, 422, "IDEMPOTENCY_KEY_REUSED")
+    assert_page(client.get("/v1/sources", headers=bearer(token)), total=1)
 
-
-def test_works_on_key_creation(client: TestClient, token: str) -> None:
-    headers = {**bearer(token), "Idempotency-Key": KEY}
+    # and on key creation (the same key value, another endpoint)
     body = {"label": "once", "scopes": ["read"]}
     first = client.post("/v1/keys", json=body, headers=headers)
     assert_success(first, 201)

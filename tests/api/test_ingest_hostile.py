@@ -1,5 +1,9 @@
 """Issue #2 item 10: hostile bodies get a clear 400 or a per-record rejection, never a 500
-or a hang, and leave the server answering and the stored data untouched."""
+or a hang, and leave the server answering and the stored data untouched.
+
+Every test uses the `stored` fixture: seed data goes in before the attack, and afterwards
+the fixture checks that the server still answers and that the seed data is unchanged.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from tests.api.helpers import (
     post_raw,
     source_counts,
 )
-from tests.conftest import SEED_PAYLOADS, assert_error, bearer
+from tests.conftest import SEED_PAYLOADS, assert_error
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("stored")]
 
 RECORD_HEAD = (
     b'{"recordId": "hostile", "entityType": "deal", '
@@ -39,6 +43,10 @@ def _body(source_id: str, payload: bytes, with_good: bool = True) -> bytes:
     records = RECORD_HEAD + payload + b"}"
     if with_good:
         records += b", " + GOOD_RECORD
+    return _envelope(source_id, records)
+
+
+def _envelope(source_id: str, records: bytes) -> bytes:
     return b'{"sourceId": "' + source_id.encode() + b'", "records": [' + records + b"]}"
 
 
@@ -49,86 +57,88 @@ def stored(client: TestClient, token: str, source_id: str, store: Store) -> Iter
     results = batch_records(client, token, first["batchId"])
     org_id = org_id_of(store, token)
     before = {r["versionId"]: store.get_version(org_id, r["versionId"]) for r in results}
+    counts = source_counts(client, token, source_id)
     yield
     assert_success(client.get("/healthz"))
     again = ingest_ok(client, token, source_id, SEED_PAYLOADS)
     assert (again["accepted"], again["deduplicated"]) == (0, 2)
     for version_id, version in before.items():
         assert store.get_version(org_id, version_id) == version
+    after = source_counts(client, token, source_id)
+    assert after["records"] >= counts["records"]
 
 
-def _rejected_or_400(response: Any, code: str = "INVALID_PAYLOAD") -> str:
+def _is_400(response: Any, case: object) -> None:
+    assert response.status_code == 400, (case, response.text)
+    detail_fields(assert_error(response, 400, "VALIDATION_ERROR"))
+    assert len(response.content) < 10_000, case  # the error does not echo the input back
+
+
+def _rejected_or_400(response: Any, case: object, code: str = "INVALID_PAYLOAD") -> str:
     """Either the whole request is a 400, or the hostile record (index 0) is rejected
     with `code` while the good record proceeds. Returns which one happened."""
-    assert response.status_code in {202, 400}, response.text
+    assert response.status_code in {202, 400}, (case, response.text)
     if response.status_code == 400:
-        detail_fields(assert_error(response, 400, "VALIDATION_ERROR"))
+        _is_400(response, case)
         return "400"
     data = assert_success(response, 202)
-    assert [r["index"] for r in data["rejected"]] == [0], data
-    assert data["rejected"][0]["code"] == code
+    assert [r["index"] for r in data["rejected"]] == [0], (case, data)
+    assert data["rejected"][0]["code"] == code, (case, data)
     assert data["rejected"][0]["message"]
-    assert data["accepted"] + data["deduplicated"] == 1  # the good record went through
+    assert data["accepted"] + data["deduplicated"] == 1, case  # the good record went through
     return "rejected"
 
 
 # -- nesting ----------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("stored")
-def test_100000_open_brackets_is_400(client: TestClient, token: str) -> None:
-    error = assert_error(post_raw(client, token, b"[" * 100_000), 400, "VALIDATION_ERROR")
-    detail_fields(error)
-
-
-@pytest.mark.usefixtures("stored")
-def test_100000_open_braces_is_400(client: TestClient, token: str) -> None:
-    assert_error(post_raw(client, token, b'{"a":' * 100_000), 400, "VALIDATION_ERROR")
-
-
-@pytest.mark.usefixtures("stored")
-def test_deep_nesting_inside_records_is_400(client: TestClient, token: str, source_id: str) -> None:
-    body = b'{"sourceId": "' + source_id.encode() + b'", "records": ' + b"[" * 100_000
-    assert_error(post_raw(client, token, body), 400, "VALIDATION_ERROR")
-
-
-@pytest.mark.usefixtures("stored")
-def test_payload_nested_5000_levels_is_refused(
+def test_deep_nesting_of_the_whole_body_is_400(
     client: TestClient, token: str, source_id: str
 ) -> None:
-    payload = b'{"a":' * 5000 + b"1" + b"}" * 5000
-    _rejected_or_400(post_raw(client, token, _body(source_id, payload)))
+    prefix = b'{"sourceId": "' + source_id.encode() + b'", "records": '
+    for body in [
+        b"[" * 100_000,
+        b'{"a":' * 100_000,
+        prefix + b"[" * 100_000,
+        prefix + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ]:
+        _is_400(post_raw(client, token, body), body[:40])
 
 
-@pytest.mark.usefixtures("stored")
-def test_payload_nested_5000_arrays_is_refused(
-    client: TestClient, token: str, source_id: str
-) -> None:
-    payload = b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}"
-    _rejected_or_400(post_raw(client, token, _body(source_id, payload)))
-
-
-@pytest.mark.usefixtures("stored")
-def test_moderate_nesting_is_fine_and_verbatim(
+def test_deeply_nested_payload_or_record_is_refused(
     client: TestClient, token: str, source_id: str, store: Store
 ) -> None:
+    for payload in [
+        b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"a":' * 100_000,  # never closed
+    ]:
+        _rejected_or_400(post_raw(client, token, _body(source_id, payload)), payload[:20])
+    record = b"[" * 5000 + b"]" * 5000  # a record that is itself deeply nested
+    response = post_raw(client, token, _envelope(source_id, record + b", " + GOOD_RECORD))
+    if response.status_code == 400:
+        _is_400(response, "record")
+    else:
+        data = assert_success(response, 202)
+        assert [r["index"] for r in data["rejected"]] == [0]
+
+    # moderate nesting is fine, and stored verbatim
     payload = b'{"a":' * 50 + b"1" + b"}" * 50
     data = assert_success(post_raw(client, token, _body(source_id, payload)), 202)
-    assert (data["accepted"], data["rejected"]) == (2, [])
+    assert data["rejected"] == []
     [first, _] = batch_records(client, token, data["batchId"])
     version = store.get_version(org_id_of(store, token), first["versionId"])
     assert version is not None
     assert version.payload == payload
 
 
-# -- numbers ----------------------------------------------------------------------
+# -- numbers and literals ---------------------------------------------------------
 
 
-@pytest.mark.usefixtures("stored")
 def test_number_out_of_double_range_in_payload_is_invalid_payload(
     client: TestClient, token: str, source_id: str
 ) -> None:
-    for number in [b"1e400", b"-1e400", b"1E+999", b"2e308", b"[1e400]"]:
+    for number in [b"1e400", b"-1e400", b"1E+999", b"2e308", b"[1e400]", b'{"x": 1e400}']:
         response = post_raw(client, token, _body(source_id, b'{"amount": ' + number + b"}"))
         data = assert_success(response, 202)
         [rejection] = data["rejected"]
@@ -136,7 +146,6 @@ def test_number_out_of_double_range_in_payload_is_invalid_payload(
         assert data["accepted"] + data["deduplicated"] == 1
 
 
-@pytest.mark.usefixtures("stored")
 def test_huge_integer_in_payload_is_exact_content(
     client: TestClient, token: str, source_id: str, store: Store
 ) -> None:
@@ -154,32 +163,35 @@ def test_huge_integer_in_payload_is_exact_content(
     other = assert_success(
         post_raw(client, token, _body(source_id, b'{"n": ' + plus_one + b"}", False)), 202
     )
-    assert [r["outcome"] for r in batch_records(client, token, other["batchId"])] == ["superseded"]
+    outcomes = [r["outcome"] for r in batch_records(client, token, other["batchId"])]
+    assert outcomes == ["superseded"]
 
 
-@pytest.mark.usefixtures("stored")
-def test_huge_number_in_the_envelope_is_400(client: TestClient, token: str) -> None:
-    response = post_raw(client, token, b'{"sourceId": 1e400, "records": [{}]}')
-    assert_error(response, 400, "VALIDATION_ERROR")
-
-
-@pytest.mark.usefixtures("stored")
-def test_nan_and_infinity_in_payload_are_refused(
+def test_nan_infinity_and_other_invalid_payload_text_are_refused(
     client: TestClient, token: str, source_id: str
 ) -> None:
-    for literal in [b"NaN", b"Infinity", b"-Infinity", b"nan", b"inf", b"-NaN"]:
-        _rejected_or_400(post_raw(client, token, _body(source_id, b'{"x": ' + literal + b"}")))
-
-
-@pytest.mark.usefixtures("stored")
-def test_nan_in_the_envelope_is_400(client: TestClient, token: str) -> None:
-    assert_error(
-        post_raw(client, token, b'{"sourceId": NaN, "records": []}'), 400, "VALIDATION_ERROR"
-    )
+    for literal in [
+        b"NaN",
+        b"Infinity",
+        b"-Infinity",
+        b"nan",
+        b"inf",
+        b"-NaN",
+        b'"a\x01b"',  # a raw control character inside a string
+        b"01",  # leading zero
+        b"1.",
+        b".5",
+        b"+1",
+        b"0x10",
+        b"undefined",
+        b"'single'",
+    ]:
+        _rejected_or_400(
+            post_raw(client, token, _body(source_id, b'{"x": ' + literal + b"}")), literal
+        )
 
 
 # -- encodings --------------------------------------------------------------------
-
 
 INVALID_UTF8 = [
     b"\xff",  # never valid
@@ -193,42 +205,10 @@ INVALID_UTF8 = [
 ]
 
 
-@pytest.mark.usefixtures("stored")
 def test_invalid_utf8_in_payload_is_refused(client: TestClient, token: str, source_id: str) -> None:
     for raw_string in INVALID_UTF8:
         for payload in (b'{"name": "' + raw_string + b'"}', b'{"' + raw_string + b'": 1}'):
-            _rejected_or_400(post_raw(client, token, _body(source_id, payload)))
-
-
-@pytest.mark.usefixtures("stored")
-def test_invalid_utf8_in_the_envelope_is_400(client: TestClient, token: str) -> None:
-    for body in [
-        b'{"sourceId": "\xff", "records": [{}]}',
-        b'{"\xff": 1}',
-        b"\xff\xfe{}",
-        b'{"sourceId": "00000000-0000-4000-8000-000000000000", "records": [{"recordId": "\xff"}]}',
-    ]:
-        response = post_raw(client, token, body)
-        assert response.status_code in {202, 400, 404}, (body, response.text)
-        if response.status_code == 400:
-            assert_error(response, 400, "VALIDATION_ERROR")
-        else:  # the record part may be judged per record; the source does not exist
-            assert_error(response, 404, "NOT_FOUND")
-
-
-@pytest.mark.usefixtures("stored")
-def test_utf16_body_is_400(client: TestClient, token: str, source_id: str) -> None:
-    body = json.dumps({"sourceId": source_id, "records": SEED_PAYLOADS}).encode("utf-16")
-    assert_error(post_raw(client, token, body), 400, "VALIDATION_ERROR")
-
-
-@pytest.mark.usefixtures("stored")
-def test_utf8_bom_is_not_a_crash(client: TestClient, token: str, source_id: str) -> None:
-    body = b"\xef\xbb\xbf" + json.dumps({"sourceId": source_id, "records": SEED_PAYLOADS}).encode()
-    response = post_raw(client, token, body)
-    assert response.status_code in {202, 400}, response.text
-    if response.status_code == 400:
-        assert_error(response, 400, "VALIDATION_ERROR")
+            _rejected_or_400(post_raw(client, token, _body(source_id, payload)), payload)
 
 
 LONE_SURROGATES = [
@@ -242,70 +222,74 @@ LONE_SURROGATES = [
 ]
 
 
-@pytest.mark.usefixtures("stored")
-def test_lone_surrogate_in_payload_is_refused(
-    client: TestClient, token: str, source_id: str
-) -> None:
+def test_lone_surrogates_are_refused(client: TestClient, token: str, source_id: str) -> None:
     for escaped in LONE_SURROGATES:
         for payload in (b'{"name": "a' + escaped + b'b"}', b'{"a' + escaped + b'": 1}'):
-            _rejected_or_400(post_raw(client, token, _body(source_id, payload)))
+            _rejected_or_400(post_raw(client, token, _body(source_id, payload)), payload)
+        # in a record id
+        record = (
+            b'{"recordId": "x' + escaped + b'", "entityType": "deal", '
+            b'"sourceUpdatedAt": "2026-06-10T14:03:00Z", "payload": {}}'
+        )
+        response = post_raw(client, token, _envelope(source_id, record + b", " + GOOD_RECORD))
+        if response.status_code == 400:
+            _is_400(response, escaped)
+        else:
+            data = assert_success(response, 202)
+            assert [r["index"] for r in data["rejected"]] == [0], escaped
 
 
-@pytest.mark.usefixtures("stored")
-def test_lone_surrogate_in_a_record_id_is_refused(
-    client: TestClient, token: str, source_id: str
-) -> None:
-    body = (
-        b'{"sourceId": "' + source_id.encode() + b'", "records": [{"recordId": "x\\ud800", '
-        b'"entityType": "deal", "sourceUpdatedAt": "2026-06-10T14:03:00Z", "payload": {}}, '
-        + GOOD_RECORD
-        + b"]}"
-    )
-    response = post_raw(client, token, body)
+def test_legitimate_escapes_are_accepted(client: TestClient, token: str, source_id: str) -> None:
+    for payload in [
+        b'{"e": "\\ud83d\\ude00"}',  # a valid surrogate pair
+        b'{"e": "\\uD83D\\uDE00"}',
+        b'{"s": "a\\u0000b\\u001fc"}',  # escaped control characters
+        b'{"s": "\\"\\\\\\/\\b\\f\\n\\r\\t"}',
+        b'{"s": "\xf0\x9f\x98\x80 \xe2\x98\x83"}',  # raw UTF-8
+    ]:
+        data = assert_success(post_raw(client, token, _body(source_id, payload)), 202)
+        assert data["rejected"] == [], payload
+
+
+def test_hostile_envelopes_are_400(client: TestClient, token: str, source_id: str) -> None:
+    seed = json.dumps({"sourceId": source_id, "records": SEED_PAYLOADS})
+    for body in [
+        b'{"sourceId": 1e400, "records": [{}]}',
+        b'{"sourceId": NaN, "records": []}',
+        b'{"sourceId": "\xff", "records": [{}]}',
+        b'{"\xff": 1}',
+        b"\xff\xfe{}",
+        b'{"sourceId": "\\ud800", "records": [{}]}',
+        seed.encode("utf-16"),
+        seed.encode("utf-32"),
+        b'{"sourceId": "' + b"a" * (9 * 1024 * 1024) + b'", "records": [{}]}',
+        b"\x00" * 1000,
+    ]:
+        _is_400(post_raw(client, token, body), body[:30])
+    # a UTF-8 byte order mark: accepted or refused, but cleanly
+    response = post_raw(client, token, b"\xef\xbb\xbf" + seed.encode())
     assert response.status_code in {202, 400}, response.text
     if response.status_code == 400:
-        assert_error(response, 400, "VALIDATION_ERROR")
+        _is_400(response, "bom")
+
+
+def test_invalid_utf8_in_a_record_outside_the_payload(
+    client: TestClient, token: str, source_id: str
+) -> None:
+    record = (
+        b'{"recordId": "\xff", "entityType": "deal", '
+        b'"sourceUpdatedAt": "2026-06-10T14:03:00Z", "payload": {}}'
+    )
+    response = post_raw(client, token, _envelope(source_id, record + b", " + GOOD_RECORD))
+    if response.status_code == 400:
+        _is_400(response, "recordId")
     else:
         data = assert_success(response, 202)
         assert [r["index"] for r in data["rejected"]] == [0]
-
-
-@pytest.mark.usefixtures("stored")
-def test_lone_surrogate_in_the_envelope_is_400(client: TestClient, token: str) -> None:
-    response = post_raw(client, token, b'{"sourceId": "\\ud800", "records": [{}]}')
-    assert_error(response, 400, "VALIDATION_ERROR")
-
-
-@pytest.mark.usefixtures("stored")
-def test_valid_surrogate_pair_is_fine(client: TestClient, token: str, source_id: str) -> None:
-    data = assert_success(
-        post_raw(client, token, _body(source_id, b'{"e": "\\ud83d\\ude00"}')), 202
-    )
-    assert (data["accepted"], data["rejected"]) == (2, [])
-
-
-@pytest.mark.usefixtures("stored")
-def test_nul_and_control_characters_in_payload_strings_are_fine(
-    client: TestClient, token: str, source_id: str, store: Store
-) -> None:
-    payload = b'{"s": "a\\u0000b\\u001fc"}'
-    data = assert_success(post_raw(client, token, _body(source_id, payload)), 202)
-    assert data["rejected"] == []
-    [first, _] = batch_records(client, token, data["batchId"])
-    version = store.get_version(org_id_of(store, token), first["versionId"])
-    assert version is not None
-    assert version.payload == payload
-
-
-@pytest.mark.usefixtures("stored")
-def test_raw_control_character_in_a_payload_string_is_refused(
-    client: TestClient, token: str, source_id: str
-) -> None:
-    _rejected_or_400(post_raw(client, token, _body(source_id, b'{"s": "a\x01b"}')))
+        assert data["rejected"][0]["recordId"] is None  # never echo invalid text
 
 
 # -- duplicate keys ---------------------------------------------------------------
-
 
 DUPLICATE_KEYS = [
     b'{"a": 1, "a": 2}',
@@ -320,7 +304,6 @@ DUPLICATE_KEYS = [
 ]
 
 
-@pytest.mark.usefixtures("stored")
 def test_duplicate_keys_in_payload_are_invalid_payload(
     client: TestClient, token: str, source_id: str
 ) -> None:
@@ -332,7 +315,6 @@ def test_duplicate_keys_in_payload_are_invalid_payload(
         assert data["accepted"] + data["deduplicated"] == 1
 
 
-@pytest.mark.usefixtures("stored")
 def test_similar_but_distinct_keys_are_accepted(
     client: TestClient, token: str, source_id: str
 ) -> None:
@@ -349,81 +331,41 @@ def test_similar_but_distinct_keys_are_accepted(
         assert data["accepted"] >= 1  # the hostile record, created or superseded
 
 
-@pytest.mark.usefixtures("stored")
-def test_duplicate_keys_in_the_envelope_do_not_crash(
+def test_duplicate_fields_outside_the_payload_do_not_crash(
     client: TestClient, token: str, source_id: str
 ) -> None:
-    body = (
-        b'{"sourceId": "' + source_id.encode() + b'", "sourceId": "' + source_id.encode() + b'",'
-        b' "records": [' + GOOD_RECORD + b"]}"
-    )
-    response = post_raw(client, token, body)
-    assert response.status_code in {202, 400}, response.text
-    if response.status_code == 400:
-        assert_error(response, 400, "VALIDATION_ERROR")
+    sid = source_id.encode()
+    for body in [
+        b'{"sourceId": "'
+        + sid
+        + b'", "sourceId": "'
+        + sid
+        + b'", "records": ['
+        + GOOD_RECORD
+        + b"]}",
+        _envelope(
+            source_id,
+            b'{"recordId": "a", "recordId": "b", "entityType": "deal", '
+            b'"sourceUpdatedAt": "2026-06-10T14:03:00Z", "payload": {}}',
+        ),
+    ]:
+        response = post_raw(client, token, body)
+        assert response.status_code in {202, 400}, response.text
+        if response.status_code == 400:
+            _is_400(response, body[:40])
 
 
-@pytest.mark.usefixtures("stored")
-def test_duplicate_field_inside_a_record_does_not_crash(
-    client: TestClient, token: str, source_id: str
-) -> None:
-    body = (
-        b'{"sourceId": "' + source_id.encode() + b'", "records": [{"recordId": "a", '
-        b'"recordId": "b", "entityType": "deal", "sourceUpdatedAt": "2026-06-10T14:03:00Z", '
-        b'"payload": {}}]}'
-    )
-    response = post_raw(client, token, body)
-    assert response.status_code in {202, 400}, response.text
-    if response.status_code == 400:
-        assert_error(response, 400, "VALIDATION_ERROR")
+# -- volume -----------------------------------------------------------------------
 
 
-# -- sizes and shapes -------------------------------------------------------------
-
-
-@pytest.mark.usefixtures("stored")
-def test_many_small_rejections_in_one_request(
-    client: TestClient, token: str, source_id: str
-) -> None:
+def test_many_rejections_in_one_request(client: TestClient, token: str, source_id: str) -> None:
     records = b", ".join([RECORD_HEAD + b"[]}"] * 500)
-    body = b'{"sourceId": "' + source_id.encode() + b'", "records": [' + records + b"]}"
-    data = assert_success(post_raw(client, token, body), 202)
+    data = assert_success(post_raw(client, token, _envelope(source_id, records)), 202)
     assert (data["status"], data["accepted"], len(data["rejected"])) == ("done", 0, 500)
 
 
-@pytest.mark.usefixtures("stored")
-def test_huge_string_in_the_envelope_is_handled(client: TestClient, token: str) -> None:
-    body = b'{"sourceId": "' + b"a" * (9 * 1024 * 1024) + b'", "records": [{}]}'
-    error = assert_error(post_raw(client, token, body), 400, "VALIDATION_ERROR")
-    assert "sourceId" in detail_fields(error)
-    assert len(json.dumps(error)) < 10_000  # the error does not echo the input back
-
-
-@pytest.mark.usefixtures("stored")
-def test_record_that_is_deeply_nested_array_is_refused(
-    client: TestClient, token: str, source_id: str
-) -> None:
-    body = (
-        b'{"sourceId": "'
-        + source_id.encode()
-        + b'", "records": ['
-        + b"[" * 5000
-        + b"]" * 5000
-        + b", "
-        + GOOD_RECORD
-        + b"]}"
-    )
-    response = post_raw(client, token, body)
-    assert response.status_code in {202, 400}, response.text
-    if response.status_code == 400:
-        assert_error(response, 400, "VALIDATION_ERROR")
-    else:
-        data = assert_success(response, 202)
-        assert [r["index"] for r in data["rejected"]] == [0]
-
-
 def test_hostile_requests_leave_counts_unchanged(
-    client: TestClient, token: str, source_id: str, stored: None
+    client: TestClient, token: str, source_id: str
 ) -> None:
     before = source_counts(client, token, source_id)
     for body in [
@@ -432,12 +374,10 @@ def test_hostile_requests_leave_counts_unchanged(
         _body(source_id, b'{"a": 1, "a": 2}', with_good=False),
         _body(source_id, b'{"a": "\\ud800"}', with_good=False),
         _body(source_id, b'{"a": NaN}', with_good=False),
+        _body(source_id, b'{"a": "\xff"}', with_good=False),
     ]:
         response = post_raw(client, token, body)
         assert response.status_code in {202, 400}
         assert "Traceback" not in response.text
     after = source_counts(client, token, source_id)
-    assert after["records"] == before["records"]
-    assert after["versions"] == before["versions"]
-    response = client.get("/v1/sources", headers=bearer(token))
-    assert_success(response)
+    assert (after["records"], after["versions"]) == (before["records"], before["versions"])
