@@ -9,6 +9,8 @@ warning, except under CI=true, where that is a failure.
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -75,6 +77,17 @@ def _pg_url(database: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per run; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as connection:  # fold the WAL into the file before copying
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.execute("PRAGMA journal_mode=DELETE")
+    return path
+
+
+@pytest.fixture(scope="session")
 def pg_template() -> Iterator[str | None]:
     """A database migrated once per run, cloned for every PostgreSQL test."""
     try:
@@ -108,9 +121,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'headwater.db'}"
-        migrate.upgrade(url)
-        yield url
+        path = tmp_path / "headwater.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     template = request.getfixturevalue("pg_template")
     if template is None:
