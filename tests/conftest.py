@@ -27,7 +27,9 @@ from headwater.config import Settings
 from headwater.store import Store, migrate, open_store
 from headwater.worker import Worker
 
-for _variable in [v for v in os.environ if v.startswith("HEADWATER_") and v != "HEADWATER_TEST_PG"]:
+for _variable in [
+    v for v in os.environ if v.startswith("HEADWATER_") and not v.startswith("HEADWATER_TEST_")
+]:
     del os.environ[_variable]  # a developer's shell must not leak into the tests
 
 SEED_PAYLOADS = [

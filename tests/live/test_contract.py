@@ -9,6 +9,7 @@ schema (the error envelope included), and never a 5xx.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.live.conftest import Server
 
 CALLS: dict[str, int] = {}
 MIN_CALLS_PER_BACKEND = 1000
+EXAMPLES = int(os.environ.get("HEADWATER_TEST_CONTRACT_EXAMPLES", "80"))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,7 @@ def test_server_matches_its_openapi_document(live: tuple[Server, str], backend: 
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=80,
+            max_examples=EXAMPLES,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,

@@ -28,7 +28,7 @@ from tests.live.conftest import Server, start_worker
 RECORDS = 120  # recordIds shared by every client
 VALUES = 40  # possible contents per record
 CLIENTS = 8
-DURATION = 6.0  # seconds of load
+DURATION = float(os.environ.get("HEADWATER_TEST_SCALE_SECONDS", "6"))  # seconds of load
 
 
 def _payload(record: int, value: int) -> dict[str, object]:

@@ -8,6 +8,7 @@ byte for byte. Seeded: a failure names the case number to replay.
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from headwater.core.models import RecordKey
 from headwater.store import open_store
 from tests.live.conftest import Server
 
-CASES = 10_000
+CASES = int(os.environ.get("HEADWATER_TEST_FUZZ_CASES", "10000"))
 MiB = 1024 * 1024
 DOCUMENTED = {202, 400, 404, 409, 413, 415, 422}
 ERROR_CODES = {
