@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -18,10 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headwater import errors
-from headwater.api import envelope
-from headwater.api.auth import Principal
+from headwater.api import envelope, inputs
+from headwater.api.auth import Principal, authenticate
 from headwater.core import idempotency
 from headwater.core.idempotency import Decision, StoredKey
+from headwater.core.models import Scope
 from headwater.ids import now_micros
 from headwater.store.base import Store, WriteTx
 
@@ -130,3 +131,41 @@ def _replay(stored: StoredKey) -> Response:
     return Response(
         body, status_code=stored.response_status or 200, media_type=envelope.JSON, headers=headers
     )
+
+
+#: a write endpoint's work: called outside the transaction with the caller and the body
+#: (decode and validate there), it returns what to run inside the write transaction
+Prepare = Callable[[Principal, bytes], Callable[[WriteTx], Any]]
+
+
+async def write_endpoint(
+    request: Request,
+    scope: Scope,
+    status: int,
+    prepare: Prepare,
+    *,
+    body_limit: int,
+    json_body: bool = True,
+) -> Response:
+    """The shape every write endpoint shares: authenticate, read the bounded body, claim the
+    Idempotency-Key, validate outside the transaction, then one transaction that does the
+    work and remembers the response."""
+    store = inputs.store_of(request)
+    principal = await authenticate(request, store, scope)
+    if json_body:
+        inputs.require_json(request)
+    body = await inputs.read_body(request, body_limit)
+    claim = await begin(request, store, principal, body)
+    if isinstance(claim, Response):
+        return claim
+    request_id = inputs.request_id(request)
+
+    def work() -> bytes:
+        inside = prepare(principal, body)
+        with store.write() as tx:
+            response = envelope.success_body(inside(tx), request_id)
+            remember(tx, claim, status, response)
+        return response
+
+    response_body = await run(store, claim, request_id, work)
+    return Response(response_body, status_code=status, media_type=envelope.JSON)

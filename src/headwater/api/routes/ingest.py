@@ -2,44 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from headwater import errors, ingest
-from headwater.api import envelope, idempotency, inputs, schemas, wire
-from headwater.api.auth import authenticate
+from headwater.api import envelope, inputs, schemas, wire
+from headwater.api.auth import Principal, authenticate
+from headwater.api.idempotency import write_endpoint
 from headwater.core.models import BatchStatus, Scope
 from headwater.ids import new_id, now_micros
+from headwater.store.base import WriteTx
 
 
 async def create_batch(request: Request) -> Response:
-    store = inputs.store_of(request)
-    principal = await authenticate(request, store, Scope.INGEST)
-    inputs.require_json(request)
-    body = await inputs.read_body(request, request.app.state.settings.max_body_bytes)
-    claim = await idempotency.begin(request, store, principal, body)
-    if isinstance(claim, Response):
-        return claim
-    request_id = inputs.request_id(request)
+    def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.BatchAck]:
+        validated = ingest.validate(body)  # CPU work, before the write lock is taken
 
-    def work() -> bytes:
-        validated = ingest.validate(body)
-        with store.write() as tx:
+        def inside(tx: WriteTx) -> schemas.BatchAck:
             result = ingest.apply(tx, principal.org_id, validated, new_id(), now_micros(), new_id)
             request.state.outcomes = ingest.outcome_counts(result.batch)
             request.state.rejected = result.batch.rejected
-            response = envelope.success_body(
-                wire.ingest_ack(result.batch, result.results), request_id
-            )
-            idempotency.remember(tx, claim, 202, response)
-        return response
+            return wire.ingest_ack(result.batch, result.results)
 
-    response_body = await idempotency.run(store, claim, request_id, work)
-    if request.app.state.worker is not None:
+        return inside
+
+    settings = request.app.state.settings
+    response = await write_endpoint(
+        request, Scope.INGEST, 202, prepare, body_limit=settings.max_body_bytes
+    )
+    if request.app.state.worker is not None and response.status_code == 202:
         request.app.state.worker.wake()
-    return Response(response_body, status_code=202, media_type=envelope.JSON)
+    return response
 
 
 async def get_batch(request: Request) -> Response:

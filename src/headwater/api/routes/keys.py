@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
@@ -11,10 +12,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from headwater import errors, keys
-from headwater.api import envelope, idempotency, inputs, wire
-from headwater.api.auth import authenticate
+from headwater.api import envelope, inputs, schemas, wire
+from headwater.api.auth import Principal, authenticate
+from headwater.api.idempotency import write_endpoint
 from headwater.core.models import Scope
 from headwater.ids import now_micros
+from headwater.store.base import WriteTx
 
 MAX_KEY_BODY = 64 * 1024
 
@@ -25,25 +28,16 @@ class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def create_key(request: Request) -> Response:
-    store = inputs.store_of(request)
-    principal = await authenticate(request, store, Scope.ADMIN)
-    inputs.require_json(request)
-    body = await inputs.read_body(request, MAX_KEY_BODY)
-    claim = await idempotency.begin(request, store, principal, body)
-    if isinstance(claim, Response):
-        return claim
-    request_id = inputs.request_id(request)
-
-    def work() -> bytes:
+    def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.KeyOut]:
         fields = inputs.decode(body, CreateKey)
-        with store.write() as tx:
-            key, token = keys.issue(tx, principal.org_id, fields.label, fields.scopes)
-            response = envelope.success_body(wire.api_key(key, token), request_id)
-            idempotency.remember(tx, claim, 201, response)
-        return response
 
-    response_body = await idempotency.run(store, claim, request_id, work)
-    return Response(response_body, status_code=201, media_type=envelope.JSON)
+        def inside(tx: WriteTx) -> schemas.KeyOut:
+            key, token = keys.issue(tx, principal.org_id, fields.label, fields.scopes)
+            return wire.api_key(key, token)
+
+        return inside
+
+    return await write_endpoint(request, Scope.ADMIN, 201, prepare, body_limit=MAX_KEY_BODY)
 
 
 async def list_keys(request: Request) -> Response:
@@ -59,26 +53,20 @@ async def list_keys(request: Request) -> Response:
 
 
 async def revoke_key(request: Request) -> Response:
-    store = inputs.store_of(request)
-    principal = await authenticate(request, store, Scope.ADMIN)
     key_id = inputs.path_id(request, "key_id", "API key")
-    body = await inputs.read_body(request, MAX_KEY_BODY)
-    claim = await idempotency.begin(request, store, principal, body)
-    if isinstance(claim, Response):
-        return claim
-    request_id = inputs.request_id(request)
 
-    def work() -> bytes:
-        with store.write() as tx:
+    def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.KeyOut]:
+        def inside(tx: WriteTx) -> schemas.KeyOut:
             key = tx.revoke_api_key(principal.org_id, key_id, now_micros())
             if key is None:
                 raise errors.NotFound("API key not found.")
-            response = envelope.success_body(wire.api_key(key), request_id)
-            idempotency.remember(tx, claim, 200, response)
-        return response
+            return wire.api_key(key)
 
-    response_body = await idempotency.run(store, claim, request_id, work)
-    return Response(response_body, media_type=envelope.JSON)
+        return inside
+
+    return await write_endpoint(
+        request, Scope.ADMIN, 200, prepare, body_limit=MAX_KEY_BODY, json_body=False
+    )
 
 
 routes = [

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from headwater import errors
-from headwater.api import envelope, idempotency, inputs, schemas, wire
-from headwater.api.auth import authenticate
+from headwater.api import envelope, inputs, schemas, wire
+from headwater.api.auth import Principal, authenticate
+from headwater.api.idempotency import write_endpoint
 from headwater.core import mapping, sources
 from headwater.core.models import Batch, BatchStatus, Outcome, Scope
 from headwater.ids import new_id, now_micros
+from headwater.store.base import WriteTx
 
 #: source bodies are small; a mappings document is the largest part
 MAX_SOURCE_BODY = 1024 * 1024
@@ -37,28 +41,19 @@ def _check_mappings(mappings: object) -> None:
 
 
 async def create_source(request: Request) -> Response:
-    store = inputs.store_of(request)
-    principal = await authenticate(request, store, Scope.INGEST)
-    inputs.require_json(request)
-    body = await inputs.read_body(request, MAX_SOURCE_BODY)
-    claim = await idempotency.begin(request, store, principal, body)
-    if isinstance(claim, Response):
-        return claim
-    request_id = inputs.request_id(request)
-
-    def work() -> bytes:
+    def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.SourceOut]:
         fields = inputs.decode(body, sources.CreateSource)
         _check_name(fields.name)
         _check_mappings(fields.mappings)
         source = sources.new_source(fields, new_id(), principal.org_id, now_micros())
-        with store.write() as tx:
-            tx.insert_source(source)
-            response = envelope.success_body(wire.source(source), request_id)
-            idempotency.remember(tx, claim, 201, response)
-        return response
 
-    response_body = await idempotency.run(store, claim, request_id, work)
-    return Response(response_body, status_code=201, media_type=envelope.JSON)
+        def inside(tx: WriteTx) -> schemas.SourceOut:
+            tx.insert_source(source)
+            return wire.source(source)
+
+        return inside
+
+    return await write_endpoint(request, Scope.INGEST, 201, prepare, body_limit=MAX_SOURCE_BODY)
 
 
 async def list_sources(request: Request) -> Response:
@@ -88,49 +83,34 @@ async def get_source(request: Request) -> Response:
 
 
 async def patch_source(request: Request) -> Response:
-    store = inputs.store_of(request)
-    principal = await authenticate(request, store, Scope.INGEST)
     source_id = inputs.path_id(request, "source_id", "Source")
-    inputs.require_json(request)
-    body = await inputs.read_body(request, MAX_SOURCE_BODY)
-    claim = await idempotency.begin(request, store, principal, body)
-    if isinstance(claim, Response):
-        return claim
-    request_id = inputs.request_id(request)
 
-    def work() -> bytes:
+    def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.SourceOut]:
         patch = inputs.decode(body, sources.PatchSource)
         _check_name(patch.name)
         _check_mappings(patch.mappings)
-        with store.write() as tx:
+
+        def inside(tx: WriteTx) -> schemas.SourceOut:
             source = tx.get_source(principal.org_id, source_id)
             if source is None:
                 raise errors.NotFound("Source not found.")
             updated = sources.patched(source, patch, now_micros())
             if updated is not source:
                 tx.update_source(updated)
-            response = envelope.success_body(wire.source(updated), request_id)
-            idempotency.remember(tx, claim, 200, response)
-        return response
+            return wire.source(updated)
 
-    response_body = await idempotency.run(store, claim, request_id, work)
-    return Response(response_body, media_type=envelope.JSON)
+        return inside
+
+    return await write_endpoint(request, Scope.INGEST, 200, prepare, body_limit=MAX_SOURCE_BODY)
 
 
 async def renormalize(request: Request) -> Response:
     """Queue a rebuild of the source's events (spec §6.5); progress reads like a batch."""
-    store = inputs.store_of(request)
-    principal = await authenticate(request, store, Scope.INGEST)
     source_id = inputs.path_id(request, "source_id", "Source")
-    body = await inputs.read_body(request, MAX_SOURCE_BODY)
-    claim = await idempotency.begin(request, store, principal, body)
-    if isinstance(claim, Response):
-        return claim
-    request_id = inputs.request_id(request)
 
-    def work() -> bytes:
-        now = now_micros()
-        with store.write() as tx:
+    def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.BatchOut]:
+        def inside(tx: WriteTx) -> schemas.BatchOut:
+            now = now_micros()
             if tx.get_source(principal.org_id, source_id) is None:
                 raise errors.NotFound("Source not found.")
             tx.requeue_source_errors(source_id, now)
@@ -152,14 +132,16 @@ async def renormalize(request: Request) -> Response:
                 kind="renormalize",
             )
             tx.insert_batch(job, [])
-            response = envelope.success_body(wire.batch(job, []), request_id)
-            idempotency.remember(tx, claim, 202, response)
-        return response
+            return wire.batch(job, [])
 
-    response_body = await idempotency.run(store, claim, request_id, work)
+        return inside
+
+    response = await write_endpoint(
+        request, Scope.INGEST, 202, prepare, body_limit=MAX_SOURCE_BODY, json_body=False
+    )
     if request.app.state.worker is not None:
         request.app.state.worker.wake()
-    return Response(response_body, status_code=202, media_type=envelope.JSON)
+    return response
 
 
 routes = [
