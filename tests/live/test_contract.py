@@ -45,9 +45,10 @@ def live(
         if template is None:
             pytest.skip("PostgreSQL unreachable")
         with psycopg.connect(PG_URL, autocommit=True) as admin:
-            admin.execute("DROP DATABASE IF EXISTS headwater_contract WITH (FORCE)")
-            admin.execute(f"CREATE DATABASE headwater_contract TEMPLATE {template}")
-        url = _pg_url("headwater_contract")
+            name = f"headwater_contract_{os.getpid()}"
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+        url = _pg_url(name)
     server = Server(url).start(folder)
     token = server.create_key()["token"]
     headers = {"Authorization": f"Bearer {token}"}
@@ -61,6 +62,9 @@ def live(
     assert ingested.status_code == 202
     yield server, token
     server.stop()
+    if backend != "sqlite":
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 CHECKS = [
