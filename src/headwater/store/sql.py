@@ -658,11 +658,12 @@ class SqlWriteTx:
         for entity_type, group in groupby(ordered, key=lambda k: k.entity_type):
             for chunk in chunks([k.record_id for k in group]):
                 for record_id, latest in self._execute(
+                    # the literal predicate matches the partial index record_versions_tombstones
                     "SELECT record_id, max(source_updated_at) FROM record_versions "
                     "WHERE source_id = %s AND entity_type = %s "
-                    f"AND record_id IN ({marks(len(chunk))}) AND deleted = %s "
-                    "AND outcome <> 'stale' GROUP BY record_id",
-                    (source_id, entity_type, *chunk, True),
+                    f"AND record_id IN ({marks(len(chunk))}) AND deleted AND outcome <> 'stale' "
+                    "GROUP BY record_id",
+                    (source_id, entity_type, *chunk),
                 ):
                     found[RecordKey(entity_type, record_id)] = latest
         return found
