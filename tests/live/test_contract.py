@@ -28,7 +28,6 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import PG_URL, SEED_PAYLOADS, _pg_url
 from tests.live.conftest import Server
 
-CALLS: dict[str, int] = {}
 MIN_CALLS_PER_BACKEND = 1000
 EXAMPLES = int(os.environ.get("HEADWATER_TEST_CONTRACT_EXAMPLES", "80"))
 
@@ -75,6 +74,7 @@ CHECKS = [
 ]
 
 
+@pytest.mark.timeout(900)
 def test_server_matches_its_openapi_document(live: tuple[Server, str], backend: str) -> None:
     server, token = live
     document = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
@@ -96,12 +96,8 @@ def test_server_matches_its_openapi_document(live: tuple[Server, str], backend: 
             case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
 
         check()
-    CALLS[backend] = sum(calls.values())
     assert set(calls) == {o.label for o in operations}  # every endpoint was exercised
-
-
-def test_enough_requests_were_generated(backend: str, live: tuple[Server, str]) -> None:
-    assert CALLS.get(backend, 0) >= MIN_CALLS_PER_BACKEND, CALLS
+    assert sum(calls.values()) >= MIN_CALLS_PER_BACKEND, calls
 
 
 def test_the_document_is_openapi_3_1(live: tuple[Server, str]) -> None:
