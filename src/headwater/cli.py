@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from headwater import client_commands
 from headwater.config import DEFAULT_DATABASE_URL, Settings
 from headwater.observability import configure_logging
 
@@ -217,6 +218,11 @@ def _tune_gc() -> None:
     then rescans the heap so often that batch p99 grows ~10x (docs/PERFORMANCE.md)."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+# Client-side commands (they talk to a running server over HTTP): headwater/client_commands.py
+main.add_command(client_commands.ingest)
+main.add_command(client_commands.events)
 
 
 if __name__ == "__main__":
