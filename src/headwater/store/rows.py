@@ -140,8 +140,11 @@ def encode_results(results: Sequence[RecordResult]) -> bytes:
     )
 
 
-def decode_results(blob: bytes) -> list[RecordResult]:
+def decode_results(blob: bytes, rejected_only: bool = False) -> list[RecordResult]:
+    """The receipt's lines; `rejected_only` skips building the accepted ones (batch lists
+    only show rejections, and a receipt holds up to 500 lines)."""
     return [
         RecordResult(i, et, rid, Outcome(o) if o else None, vid, code, msg)
         for i, et, rid, o, vid, code, msg in _decode(blob)
+        if code is not None or not rejected_only
     ]

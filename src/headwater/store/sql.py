@@ -213,11 +213,13 @@ class SqlReads:
         total = self._count(f"SELECT count(*) FROM batches WHERE {clause}", params)
         return Page([rows.batch(r) for r in found], total)
 
-    def batch_results(self, org_id: str, batch_id: str) -> list[RecordResult] | None:
+    def batch_results(
+        self, org_id: str, batch_id: str, rejected_only: bool = False
+    ) -> list[RecordResult] | None:
         row = self._one(
             "SELECT results FROM batches WHERE id = %s AND org_id = %s", (batch_id, org_id)
         )
-        return rows.decode_results(bytes(row[0])) if row else None
+        return rows.decode_results(bytes(row[0]), rejected_only) if row else None
 
     def get_version(self, org_id: str, version_id: str) -> RecordVersion | None:
         row = self._one(

@@ -46,7 +46,7 @@ async def get_batch(request: Request) -> Response:
 
     def load() -> schemas.BatchOut:
         batch = store.get_batch(principal.org_id, batch_id)
-        results = store.batch_results(principal.org_id, batch_id)
+        results = store.batch_results(principal.org_id, batch_id, rejected_only=True)
         if batch is None or results is None:
             raise errors.NotFound("Batch not found.")
         return wire.batch(batch, results)
@@ -63,7 +63,10 @@ async def list_batches(request: Request) -> Response:
 
     def load() -> tuple[list[schemas.BatchOut], int]:
         page = store.list_batches(principal.org_id, source_id, status, limit, offset)
-        items = [wire.batch(b, store.batch_results(principal.org_id, b.id) or []) for b in page]
+        items = [
+            wire.batch(b, store.batch_results(principal.org_id, b.id, rejected_only=True) or [])
+            for b in page
+        ]
         return items, page.total
 
     items, total = await run_in_threadpool(load)
