@@ -204,14 +204,22 @@ def test_versions_to_check() -> None:
     other = RecordKey("deal", "deal-2")
     contact = RecordKey("contact", "deal-1")
     records = [
-        rec(0, "a", 5),  # equals the head: no need to look
+        rec(0, "a", 5),  # equals the head
         rec(1, "b", 3),  # differs: might be a replay
         rec(2, "x", 1, key=other),  # no head at all
         rec(3, "c", 9),
         rec(4, "a", 5, key=contact),  # same record id, another entity type: no head
     ]
     heads = {DEAL: head("h", "a", 5)}
-    assert versions_to_check(records, heads) == [identity(records[1]), identity(records[3])]
+    # deal-1 is sent three times, so each of its records is looked up: one may move the head
+    assert versions_to_check(records, heads) == [
+        identity(records[0]),
+        identity(records[1]),
+        identity(records[3]),
+    ]
+    alone = [rec(0, "a", 5), rec(1, "x", 1, key=other)]
+    assert versions_to_check(alone, heads) == []  # equal to its head and alone: unchanged
+    assert versions_to_check([rec(0, "b", 3)], heads) == [identity(rec(0, "b", 3))]
     assert versions_to_check([], heads) == []
     assert versions_to_check(records, {}) == []
 
@@ -290,7 +298,7 @@ def test_replay_of_history_is_unchanged() -> None:
     history = [rec(0, "a", 1), rec(1, "b", 2), rec(2, "c", 3)]
     heads = {DEAL: head("v3", "c", 3)}
     stored = {identity(history[0]): "v1", identity(history[1]): "v2"}
-    assert versions_to_check(history, heads) == [identity(history[0]), identity(history[1])]
+    assert versions_to_check(history, heads) == [identity(r) for r in history]  # a key 3 times
     result = plan(history, heads=heads, stored=stored)
     assert outcomes(result) == [UNCHANGED] * 3
     assert [r.version_id for r in result.results] == ["v1", "v2", "v3"]
@@ -328,8 +336,9 @@ def test_replaying_the_stored_head_after_an_equal_time_supersede_is_unchanged() 
     heads = {DEAL: head("h0", "b", 5)}
     records = [rec(0, "c", 5), rec(1, "b", 5)]
     checks = versions_to_check(records, heads)
-    result = plan(records, heads=heads, stored={})
-    assert checks == [identity(records[0])]
+    assert checks == [identity(records[0]), identity(records[1])]
+    # storage answers the lookup: b@5 is the stored head version
+    result = plan(records, heads=heads, stored={identity(records[1]): "h0"})
     assert outcomes(result) == [SUPERSEDED, UNCHANGED]
     assert result.results[1].version_id == "h0"
     assert result.heads[DEAL].content_hash == digest("c")

@@ -8,6 +8,7 @@ writes what the plan says, all in one transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -67,13 +68,18 @@ def versions_to_check(
 ) -> list[VersionIdentity]:
     """Version identities whose existence in storage `plan_ingest` needs to know.
 
-    Only records that have a head and differ from it can be a replay of an older
-    version; a record without a head has no versions at all.
+    A record without a head has no stored versions. A record that differs from its head
+    may repeat an older stored version. A record equal to its head is unchanged, unless
+    another record of the same key in this request moves the head first (an equal-time
+    supersede): such keys are looked up whatever their content.
     """
+    records = list(records)
+    seen = Counter(r.key for r in records)
     return [
         (record.key, record.content_hash, record.source_updated_at)
         for record in records
-        if (head := heads.get(record.key)) is not None and head.content_hash != record.content_hash
+        if (head := heads.get(record.key)) is not None
+        and (head.content_hash != record.content_hash or seen[record.key] > 1)
     ]
 
 
@@ -92,13 +98,6 @@ def plan_ingest(
     """
     current = dict(heads)
     known = dict(stored_versions)
-    # A head is a stored version too. versions_to_check skips records equal to their head,
-    # but an equal-time supersede earlier in this request can make such a record differ
-    # from the head by the time it is applied: it must still count as already stored.
-    for key, stored_head in heads.items():
-        known.setdefault(
-            (key, stored_head.content_hash, stored_head.source_updated_at), stored_head.version_id
-        )
     versions: list[PlannedVersion] = []
     new_heads: dict[RecordKey, Head] = {}
     counts = dict.fromkeys(Outcome, 0)

@@ -23,6 +23,7 @@ from headwater import errors
 from headwater.core import ratelimit
 from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey
+from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
 from headwater.store.sql import SqlReads, SqlWriteTx
 from headwater.store.urls import libpq_url
@@ -130,22 +131,52 @@ class PostgresWriteTx(SqlWriteTx):
             )
 
     def load_heads(self, source_id: str, keys: Iterable[RecordKey]) -> dict[RecordKey, Head]:
+        """One primary-key probe per record (LATERAL): `record_id = ANY(...)` can be planned
+        as a scan of every head of the source, which costs O(stored heads) per batch."""
         heads: dict[RecordKey, Head] = {}
         by_type: dict[str, list[str]] = {}
         for key in set(keys):
             by_type.setdefault(key.entity_type, []).append(key.record_id)
         for entity_type, record_ids in by_type.items():
             found = self._execute(
-                "SELECT record_id, version_id, content_hash, source_updated_at, deleted "
-                "FROM record_heads WHERE source_id = %s AND entity_type = %s "
-                "AND record_id = ANY(%b::text[])",
-                (source_id, entity_type, record_ids),
+                "SELECT k.r, h.version_id, h.content_hash, h.source_updated_at, h.deleted "
+                "FROM unnest(%b::text[]) AS k(r) CROSS JOIN LATERAL ("
+                "SELECT version_id, content_hash, source_updated_at, deleted FROM record_heads "
+                "WHERE source_id = %s AND entity_type = %s AND record_id = k.r) AS h",
+                (record_ids, source_id, entity_type),
             )
             for record_id, version_id, content_hash, updated_at, deleted in found:
                 heads[RecordKey(entity_type, record_id)] = Head(
                     version_id, bytes(content_hash), updated_at, deleted
                 )
         return heads
+
+    def find_versions(
+        self, source_id: str, identities: Sequence[VersionIdentity]
+    ) -> dict[VersionIdentity, str]:
+        """One probe of the unique identity index per candidate, in one statement."""
+        found: dict[VersionIdentity, str] = {}
+        by_type: dict[str, list[VersionIdentity]] = {}
+        for identity in set(identities):
+            by_type.setdefault(identity[0].entity_type, []).append(identity)
+        for entity_type, group in by_type.items():
+            rows = self._execute(
+                "SELECT v.id, k.r, k.h, k.t FROM unnest(%b::text[], %b::bytea[], %b::int8[]) "
+                "AS k(r, h, t) CROSS JOIN LATERAL (SELECT id FROM record_versions "
+                "WHERE source_id = %s AND entity_type = %s AND record_id = k.r "
+                "AND content_hash = k.h AND source_updated_at = k.t) AS v",
+                (
+                    [key.record_id for key, _, _ in group],
+                    [content_hash for _, content_hash, _ in group],
+                    [updated_at for _, _, updated_at in group],
+                    source_id,
+                    entity_type,
+                ),
+            )
+            for version_id, record_id, content_hash, updated_at in rows:
+                key = RecordKey(entity_type, record_id)
+                found[(key, bytes(content_hash), updated_at)] = str(version_id)
+        return found
 
     def insert_versions(
         self,

@@ -467,16 +467,26 @@ class SqlWriteTx:
     def find_versions(
         self, source_id: str, identities: Sequence[VersionIdentity]
     ) -> dict[VersionIdentity, str]:
+        """One query per entity type and chunk (not per record): fetch the versions whose
+        record and content match, then keep the exact identities."""
+        wanted = set(identities)
         found: dict[VersionIdentity, str] = {}
-        for identity in identities:
-            key, content_hash, updated_at = identity
-            row = self._one(
-                "SELECT id FROM record_versions WHERE source_id = %s AND entity_type = %s "
-                "AND record_id = %s AND content_hash = %s AND source_updated_at = %s",
-                (source_id, key.entity_type, key.record_id, content_hash, updated_at),
-            )
-            if row:
-                found[identity] = str(row[0])
+        by_type: dict[str, list[VersionIdentity]] = {}
+        for identity in wanted:
+            by_type.setdefault(identity[0].entity_type, []).append(identity)
+        for entity_type, group in by_type.items():
+            for chunk in chunks(group):
+                ids = sorted({key.record_id for key, _, _ in chunk})
+                hashes = sorted({content_hash for _, content_hash, _ in chunk})
+                for version_id, record_id, content_hash, updated_at in self._execute(
+                    "SELECT id, record_id, content_hash, source_updated_at FROM record_versions "
+                    "WHERE source_id = %s AND entity_type = %s "
+                    f"AND record_id IN ({marks(len(ids))}) AND content_hash IN ({marks(len(hashes))})",
+                    (source_id, entity_type, *ids, *hashes),
+                ).fetchall():
+                    identity = (RecordKey(entity_type, record_id), bytes(content_hash), updated_at)
+                    if identity in wanted:
+                        found[identity] = str(version_id)
         return found
 
     def insert_versions(
