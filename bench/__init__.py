@@ -1,0 +1,3 @@
+"""The ingestion benchmark: `python -m bench` (see bench/README.md)."""
+
+from __future__ import annotations
