@@ -32,19 +32,11 @@ class ValidatedRequest:
     records: list[ValidRecord]
     rejections: list[Rejection]
 
-    @property
-    def size(self) -> int:
-        return len(self.records) + len(self.rejections)
-
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     batch: Batch
     results: list[RecordResult]
-
-    @property
-    def rejections(self) -> list[RecordResult]:
-        return [r for r in self.results if r.code is not None]
 
 
 def validate(body: bytes) -> ValidatedRequest:

@@ -369,7 +369,6 @@ def _head_row(row: Sequence[Any]) -> HeadRow:
 class SqlWriteTx:
     #: appended to the SELECTs that must lock what they read (PostgreSQL only)
     share_lock = ""
-    update_lock = ""
     skip_locked = ""
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -584,14 +583,6 @@ class SqlWriteTx:
         if row is None:
             return None
         return ClaimedBatch(str(row[0]), str(row[1]), str(row[2]), row[3], row[4])
-
-    def extend_lease(self, batch_id: str, worker_id: str, lease_until: int) -> bool:
-        cursor = self._execute(
-            "UPDATE batches SET lease_until = %s, run_after = %s "
-            "WHERE id = %s AND worker_id = %s AND status = 'processing'",
-            (lease_until, lease_until, batch_id, worker_id),
-        )
-        return bool(cursor.rowcount == 1)
 
     def complete_batch(
         self, batch_id: str, worker_id: str, records: int, events: int, now: int
