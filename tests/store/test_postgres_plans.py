@@ -1,0 +1,80 @@
+"""The batch's dedup lookups on PostgreSQL probe indexes per key, whatever is stored.
+
+A plan that hashes or scans every head of a source makes each ingest cost grow with the
+stored data (it did: 20-350 ms per 500-record batch at 20k records). The tables here are
+not analyzed, as on a server without autovacuum, which is where the planner goes wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from headwater.store.postgres import HEADS_BY_KEY, VERSIONS_BY_IDENTITY
+
+SOURCE = "01900000-0000-7000-8000-000000000001"
+ORG = "01900000-0000-7000-8000-000000000002"
+STORED = 5_000
+
+pytestmark = pytest.mark.backends("postgres")
+
+
+@pytest.fixture
+def filled(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """STORED versions and heads of one source and entity type, written without ANALYZE."""
+    with psycopg.connect(database_url) as db:
+        db.execute(
+            "INSERT INTO record_versions (id, org_id, source_id, entity_type, record_id, "
+            "content_hash, source_updated_at, deleted, outcome, batch_id, batch_index, "
+            "ingested_at, payload) SELECT gen_random_uuid(), %s, %s, 'deal', 'd-' || i, "
+            "sha256(i::text::bytea), i, false, 'created', gen_random_uuid(), 0, 0, '{}' "
+            "FROM generate_series(1, %s) AS i",
+            (ORG, SOURCE, STORED),
+        )
+        db.execute(
+            "INSERT INTO record_heads (source_id, entity_type, record_id, org_id, version_id, "
+            "content_hash, source_updated_at, deleted) SELECT source_id, entity_type, "
+            "record_id, org_id, id, content_hash, source_updated_at, deleted FROM record_versions"
+        )
+        db.commit()
+        yield db
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _plan(db: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    row = db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()
+    assert row is not None
+    document = row[0] if isinstance(row[0], list) else json.loads(row[0])
+    return list(_nodes(document[0]["Plan"]))
+
+
+def _assert_probes(nodes: list[dict[str, Any]], table: str) -> None:
+    on_table = [n for n in nodes if n.get("Relation Name") == table]
+    assert on_table, nodes
+    assert all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in on_table), on_table
+    assert not [n for n in nodes if n["Node Type"] in ("Hash Join", "Merge Join")], nodes
+    # the two keys asked for are found by two probes, not by reading the stored rows
+    assert sum(n["Actual Rows"] * n["Actual Loops"] for n in on_table) == 2
+
+
+def test_heads_are_probed_by_key(filled: psycopg.Connection[Any]) -> None:
+    nodes = _plan(filled, HEADS_BY_KEY, (["d-7", "d-4000"], SOURCE, "deal"))
+    _assert_probes(nodes, "record_heads")
+
+
+def test_versions_are_probed_by_identity(filled: psycopg.Connection[Any]) -> None:
+    hashes = [
+        filled.execute("SELECT sha256(%s::text::bytea)", (str(i),)).fetchone()[0]  # type: ignore[index]
+        for i in (7, 4000)
+    ]
+    params = (["d-7", "d-4000"], hashes, [7, 4000], SOURCE, "deal")
+    _assert_probes(_plan(filled, VERSIONS_BY_IDENTITY, params), "record_versions")
