@@ -42,19 +42,13 @@ class IngestResult:
 def validate(body: bytes) -> ValidatedRequest:
     """Whole-request checks (400 on failure), then each record on its own."""
     try:
-        source_id, raw_records = validation.parse_envelope(body)
+        source_id, checked = validation.parse_request(body)
     except validation.RequestInvalid as exc:
         raise errors.ValidationFailed(
             str(exc), [{"field": d.field, "message": d.message} for d in exc.details]
         ) from None
-    records: list[ValidRecord] = []
-    rejections: list[Rejection] = []
-    for index, raw in enumerate(raw_records):
-        checked = validation.validate_record(index, raw)
-        if isinstance(checked, ValidRecord):
-            records.append(checked)
-        else:
-            rejections.append(checked)
+    records = [r for r in checked if isinstance(r, ValidRecord)]
+    rejections = [r for r in checked if isinstance(r, Rejection)]
     return ValidatedRequest(source_id, records, rejections)
 
 

@@ -21,6 +21,7 @@ from headwater.core.validation import (
     FieldError,
     RequestInvalid,
     parse_envelope,
+    parse_request,
     parse_uuid,
     validate_record,
 )
@@ -806,3 +807,55 @@ def test_envelope_then_records_never_raise(records: list[dict[str, Any]], upper:
     for index, raw in enumerate(raws):
         assert msgspec.json.decode(bytes(raw)) == records[index]
         _check_result(validate_record(index, bytes(raw)), index, records[index].get("recordId"))
+
+
+# A record as a JSON value: mostly well-formed, often with one field wrong or missing.
+record_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "recordId": st.one_of(record_ids, json_leaves),
+        "entityType": st.one_of(entity_types, json_leaves),
+        "sourceUpdatedAt": st.one_of(moments.map(rfc3339), json_leaves),
+        "payload": st.one_of(payloads, json_values),
+        "deleted": st.one_of(st.booleans(), json_leaves),
+        "extra": json_leaves,
+    },
+)
+well_formed = st.builds(
+    lambda i, e, m, p, d: {"recordId": i, "entityType": e, "sourceUpdatedAt": rfc3339(m),
+                           "payload": p, **({} if d is None else {"deleted": d})},
+    record_ids, entity_types, moments, payloads, st.sampled_from([None, False, True]),
+)  # fmt: skip
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(well_formed, record_values, json_values), min_size=0, max_size=6),
+    st.one_of(st.just(SOURCE_ID), json_leaves),
+)
+def test_parse_request_equals_the_record_by_record_path(records: list[Any], source_id: Any) -> None:
+    """The one-pass typed decode is an optimisation only: same results, same errors."""
+    body = envelope(records, source_id)
+    try:
+        expected_source, raws = parse_envelope(body)
+    except RequestInvalid as error:
+        expected_details = error.details
+    else:
+        expected = [validate_record(i, bytes(raw)) for i, raw in enumerate(raws)]
+        assert parse_request(body) == (expected_source, expected)
+        return
+    with pytest.raises(RequestInvalid) as info:
+        parse_request(body)
+    assert info.value.details == expected_details
+
+
+def test_parse_request_one_bad_record_rejects_only_itself() -> None:
+    good = json.loads(record())
+    body = envelope([good, {**good, "recordId": 7}, {**good, "deleted": "yes"}, good])
+    _, results = parse_request(body)
+    assert [type(r).__name__ for r in results] == [
+        "ValidRecord", "Rejection", "Rejection", "ValidRecord",
+    ]  # fmt: skip
+    assert [r.code for r in results if isinstance(r, Rejection)] == [
+        "INVALID_RECORD_ID", "INVALID_RECORD",
+    ]  # fmt: skip

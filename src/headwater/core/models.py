@@ -1,7 +1,9 @@
 """Plain values of the domain: what comes in, what is stored, what is decided.
 
 Everything here is immutable data with no behaviour that touches I/O, so the pure
-modules of `headwater.core` and both storage backends can share it.
+modules of `headwater.core` and both storage backends can share it. The values made
+once per record on the ingest path are frozen `msgspec.Struct`s (`gc=False`: they never
+form cycles): built and hashed in C, ~10x cheaper than frozen dataclasses (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 
 class Outcome(enum.StrEnum):
@@ -47,16 +51,14 @@ class Scope(enum.StrEnum):
     ADMIN = "admin"  #: manage keys
 
 
-@dataclass(frozen=True, slots=True)
-class RecordKey:
+class RecordKey(msgspec.Struct, frozen=True, gc=False):
     """A record's identity inside one source (spec §4.3)."""
 
     entity_type: str
     record_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class ValidRecord:
+class ValidRecord(msgspec.Struct, frozen=True, gc=False):
     """A record that passed the per-record checks, ready for the outcome decision."""
 
     index: int
@@ -67,8 +69,7 @@ class ValidRecord:
     deleted: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(msgspec.Struct, frozen=True, gc=False):
     """A record refused by the per-record checks; the rest of the request proceeds."""
 
     index: int
@@ -77,8 +78,7 @@ class Rejection:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(msgspec.Struct, frozen=True, gc=False):
     """The current version of a record, as far as dedup and ordering need it."""
 
     version_id: str
@@ -87,8 +87,7 @@ class Head:
     deleted: bool
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedVersion:
+class PlannedVersion(msgspec.Struct, frozen=True, gc=False):
     """A record version the ingest transaction must insert."""
 
     version_id: str
@@ -98,8 +97,7 @@ class PlannedVersion:
     previous_version_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class RecordResult:
+class RecordResult(msgspec.Struct, frozen=True, gc=False):
     """One line of a batch's receipt: what happened to the record at `index`."""
 
     index: int

@@ -25,18 +25,21 @@ def parse_rfc3339(text: str) -> int:
     """
     if not _RFC3339.fullmatch(text):
         raise ValueError("must be an RFC 3339 date-time with a time zone")
-    text = text.upper().replace(" ", "T", 1)
-    if "." in text:
-        # Python accepts up to 6 fractional digits reliably: truncate the rest.
-        head, _, rest = text.partition(".")
-        digits = re.match(r"\d+", rest)
-        assert digits is not None
-        frac = digits.group(0)
-        text = f"{head}.{frac[:6].ljust(6, '0')}{rest[len(frac) :]}"
-    try:
-        return to_micros(datetime.fromisoformat(text))
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 falls before year 1
-        raise ValueError("date-time out of range") from exc
+    # CPython >= 3.11 reads any number of fractional digits and truncates them to
+    # microseconds; the regex above has already refused what RFC 3339 does not allow.
+    micros = to_micros(datetime.fromisoformat(text.upper()))
+    if not _MIN_MICROS <= micros <= _MAX_MICROS:  # e.g. 0001-01-01T00:00:00+01:00
+        raise ValueError("date-time out of range")
+    return micros
+
+
+def to_micros(moment: datetime) -> int:
+    delta = moment - _EPOCH  # aware datetimes subtract in UTC
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_MIN_MICROS = to_micros(datetime.min.replace(tzinfo=UTC))
+_MAX_MICROS = to_micros(datetime.max.replace(tzinfo=UTC))
 
 
 def format_micros(micros: int) -> str:
@@ -47,8 +50,3 @@ def format_micros(micros: int) -> str:
     if moment.microsecond:
         base += f".{moment.microsecond:06d}".rstrip("0")
     return base + "Z"
-
-
-def to_micros(moment: datetime) -> int:
-    delta = moment.astimezone(UTC) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -50,6 +50,19 @@ class _Record(msgspec.Struct, forbid_unknown_fields=True):
     deleted: object = msgspec.UNSET
 
 
+class _TypedRecord(msgspec.Struct, forbid_unknown_fields=True):
+    recordId: str
+    entityType: str
+    sourceUpdatedAt: str
+    payload: msgspec.Raw
+    deleted: bool = False
+
+
+class _TypedEnvelope(msgspec.Struct):
+    sourceId: str
+    records: list[_TypedRecord]
+
+
 class _LenientRecord(msgspec.Struct):
     recordId: object = None
 
@@ -57,6 +70,7 @@ class _LenientRecord(msgspec.Struct):
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
 _record_decoder = msgspec.json.Decoder(_Record)
 _lenient_decoder = msgspec.json.Decoder(_LenientRecord)
+_typed_decoder = msgspec.json.Decoder(_TypedEnvelope)
 
 
 def parse_uuid(text: object) -> str | None:
@@ -99,6 +113,31 @@ def parse_envelope(body: bytes) -> tuple[str, list[msgspec.Raw]]:
     return source_id, envelope.records
 
 
+def parse_request(body: bytes) -> tuple[str, list[ValidRecord | Rejection]]:
+    """The whole request (raises RequestInvalid), then every record checked on its own.
+
+    Fast path: a request whose records all have the documented types decodes in one
+    typed pass. Anything else (a wrong type, an unknown field, a missing payload) goes
+    through the lenient path, which decodes each record separately so that one bad
+    record rejects that record alone with the precise reason.
+    """
+    try:
+        typed = _typed_decoder.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        typed = None
+    if typed is not None:
+        source_id = parse_uuid(typed.sourceId)
+        if source_id is not None and 1 <= len(typed.records) <= MAX_RECORDS:
+            return source_id, [
+                check_record(
+                    index, r.recordId, r.entityType, r.sourceUpdatedAt, r.payload, r.deleted
+                )
+                for index, r in enumerate(typed.records)
+            ]
+    source_id, raws = parse_envelope(body)
+    return source_id, [validate_record(index, raw) for index, raw in enumerate(raws)]
+
+
 def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
     """Check one record; a failure rejects this record alone (spec §4.2)."""
     try:
@@ -119,8 +158,25 @@ def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
         return Rejection(
             index, _lenient_record_id(raw), "INVALID_RECORD", "record is nested too deeply"
         )
+    return check_record(
+        index,
+        record.recordId,
+        record.entityType,
+        record.sourceUpdatedAt,
+        record.payload,
+        record.deleted,
+    )
 
-    record_id = record.recordId
+
+def check_record(
+    index: int,
+    record_id: object,
+    entity_type: object,
+    source_updated_at: object,
+    payload: msgspec.Raw | msgspec.UnsetType,
+    deleted: object,
+) -> ValidRecord | Rejection:
+    """The per-record rules (spec §4.2) over decoded fields, in the documented order."""
     sent_id = record_id if isinstance(record_id, str) else None
     if not isinstance(record_id, str):
         return Rejection(
@@ -133,7 +189,6 @@ def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
             index, sent_id, "INVALID_RECORD_ID", "recordId must not contain control characters"
         )
 
-    entity_type = record.entityType
     if not isinstance(entity_type, str) or not _ENTITY_TYPE.fullmatch(entity_type):
         return Rejection(
             index,
@@ -142,38 +197,37 @@ def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
             _missing_or("entityType", entity_type, "1-100 letters, digits, '_', '-' or '.'"),
         )
 
-    if not isinstance(record.sourceUpdatedAt, str):
+    if not isinstance(source_updated_at, str):
         return Rejection(
             index, sent_id, "INVALID_TIMESTAMP",
-            _missing_or("sourceUpdatedAt", record.sourceUpdatedAt, "an RFC 3339 date-time string"),
+            _missing_or("sourceUpdatedAt", source_updated_at, "an RFC 3339 date-time string"),
         )  # fmt: skip
     try:
-        updated_at = timestamps.parse_rfc3339(record.sourceUpdatedAt)
+        updated_at = timestamps.parse_rfc3339(source_updated_at)
     except ValueError:
         return Rejection(
             index, sent_id, "INVALID_TIMESTAMP",
             "sourceUpdatedAt must be an RFC 3339 date-time with a time zone",
         )  # fmt: skip
 
-    deleted = record.deleted
     if deleted is msgspec.UNSET:
         deleted = False
     elif not isinstance(deleted, bool):
         return Rejection(index, sent_id, "INVALID_RECORD", "deleted must be a boolean")
 
-    if isinstance(record.payload, msgspec.UnsetType):
+    if isinstance(payload, msgspec.UnsetType):
         if not deleted:
             return Rejection(index, sent_id, "INVALID_PAYLOAD", "payload is required")
-        payload = b"{}"  # a tombstone may omit its payload (docs/decisions.md)
+        verbatim = b"{}"  # a tombstone may omit its payload (docs/decisions.md)
     else:
-        payload = bytes(record.payload)
-    if len(payload) > MAX_PAYLOAD_BYTES:
+        verbatim = bytes(payload)
+    if len(verbatim) > MAX_PAYLOAD_BYTES:
         return Rejection(
             index, sent_id, "RECORD_TOO_LARGE",
-            f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+            f"payload is {len(verbatim)} bytes; the limit is {MAX_PAYLOAD_BYTES}",
         )  # fmt: skip
     try:
-        canonical_payload = canonical.canonicalize(payload)
+        canonical_payload = canonical.canonicalize(verbatim)
     except canonical.InvalidPayload as exc:
         return Rejection(index, sent_id, "INVALID_PAYLOAD", str(exc))
 
@@ -181,7 +235,7 @@ def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
         index=index,
         key=RecordKey(entity_type, record_id),
         source_updated_at=updated_at,
-        payload=payload,
+        payload=verbatim,
         content_hash=canonical.content_hash(canonical_payload, deleted),
         deleted=deleted,
     )
