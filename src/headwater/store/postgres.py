@@ -62,15 +62,15 @@ def record_lock_id(source_id: str, key: RecordKey) -> int:
 #: source and entity type, O(stored records) per batch; `= ANY(...)` can be planned the
 #: same way. tests/store/test_postgres_plans.py checks the plans.
 HEADS_BY_KEY = (
-    "SELECT k.r, h.version_id, h.content_hash, h.source_updated_at, h.deleted "
-    "FROM unnest(%b::text[]) AS k(r) CROSS JOIN LATERAL ("
+    "SELECT k.e, k.r, h.version_id, h.content_hash, h.source_updated_at, h.deleted "
+    "FROM unnest(%b::text[], %b::text[]) AS k(e, r) CROSS JOIN LATERAL ("
     "SELECT version_id, content_hash, source_updated_at, deleted FROM record_heads "
-    "WHERE source_id = %s AND entity_type = %s AND record_id = k.r LIMIT 1) AS h"
+    "WHERE source_id = %s AND entity_type = k.e AND record_id = k.r LIMIT 1) AS h"
 )
 VERSIONS_BY_IDENTITY = (
-    "SELECT v.id, k.r, k.h, k.t FROM unnest(%b::text[], %b::bytea[], %b::int8[]) "
-    "AS k(r, h, t) CROSS JOIN LATERAL (SELECT id FROM record_versions "
-    "WHERE source_id = %s AND entity_type = %s AND record_id = k.r "
+    "SELECT v.id, k.e, k.r, k.h, k.t FROM unnest(%b::text[], %b::text[], %b::bytea[], "
+    "%b::int8[]) AS k(e, r, h, t) CROSS JOIN LATERAL (SELECT id FROM record_versions "
+    "WHERE source_id = %s AND entity_type = k.e AND record_id = k.r "
     "AND content_hash = k.h AND source_updated_at = k.t LIMIT 1) AS v"
 )
 
@@ -149,42 +149,42 @@ class PostgresWriteTx(SqlWriteTx):
             )
 
     def load_heads(self, source_id: str, keys: Iterable[RecordKey]) -> dict[RecordKey, Head]:
-        """One primary-key probe per record (`HEADS_BY_KEY`)."""
-        heads: dict[RecordKey, Head] = {}
-        by_type: dict[str, list[str]] = {}
-        for key in set(keys):
-            by_type.setdefault(key.entity_type, []).append(key.record_id)
-        for entity_type, record_ids in by_type.items():
-            found = self._execute(HEADS_BY_KEY, (record_ids, source_id, entity_type))
-            for record_id, version_id, content_hash, updated_at, deleted in found:
-                heads[RecordKey(entity_type, record_id)] = Head(
-                    version_id, bytes(content_hash), updated_at, deleted
-                )
-        return heads
+        """One primary-key probe per record (`HEADS_BY_KEY`), in one statement."""
+        ordered = list(set(keys))
+        if not ordered:
+            return {}
+        found = self._execute(
+            HEADS_BY_KEY,
+            ([k.entity_type for k in ordered], [k.record_id for k in ordered], source_id),
+        )
+        return {
+            RecordKey(entity_type, record_id): Head(
+                version_id, bytes(content_hash), updated_at, deleted
+            )
+            for entity_type, record_id, version_id, content_hash, updated_at, deleted in found
+        }
 
     def find_versions(
         self, source_id: str, identities: Sequence[VersionIdentity]
     ) -> dict[VersionIdentity, str]:
         """One probe of the unique identity index per candidate (`VERSIONS_BY_IDENTITY`)."""
-        found: dict[VersionIdentity, str] = {}
-        by_type: dict[str, list[VersionIdentity]] = {}
-        for identity in set(identities):
-            by_type.setdefault(identity[0].entity_type, []).append(identity)
-        for entity_type, group in by_type.items():
-            rows = self._execute(
-                VERSIONS_BY_IDENTITY,
-                (
-                    [key.record_id for key, _, _ in group],
-                    [content_hash for _, content_hash, _ in group],
-                    [updated_at for _, _, updated_at in group],
-                    source_id,
-                    entity_type,
-                ),
-            )
-            for version_id, record_id, content_hash, updated_at in rows:
-                key = RecordKey(entity_type, record_id)
-                found[(key, bytes(content_hash), updated_at)] = str(version_id)
-        return found
+        group = list(set(identities))
+        if not group:
+            return {}
+        rows = self._execute(
+            VERSIONS_BY_IDENTITY,
+            (
+                [key.entity_type for key, _, _ in group],
+                [key.record_id for key, _, _ in group],
+                [content_hash for _, content_hash, _ in group],
+                [updated_at for _, _, updated_at in group],
+                source_id,
+            ),
+        )
+        return {
+            (RecordKey(entity_type, record_id), bytes(content_hash), updated_at): str(version_id)
+            for version_id, entity_type, record_id, content_hash, updated_at in rows
+        }
 
     def insert_versions(
         self,
