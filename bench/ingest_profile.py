@@ -1,0 +1,117 @@
+"""Where one ingest's time goes, stage by stage, in one process (no HTTP, no threads).
+
+    PYTHONPATH=. uv run python -m bench.ingest_profile                  # SQLite, 20k records
+    PYTHONPATH=. uv run python -m bench.ingest_profile \\
+        --database-url postgresql://postgres@127.0.0.1:5432/postgres     # a fresh database there
+
+The bodies of `bench/data.py` go through exactly what `POST /v1/ingest` runs:
+`ingest.validate`, then `ingest.apply` inside one `store.write()` transaction, first into an
+empty store, then again (the replay: every record unchanged). Each store call inside the
+transaction is timed through a wrapper; "plan and the rest" is what `apply` spends between
+them (`core.outcome`, building the batch); "commit" is leaving the transaction. Figures are
+wall-clock microseconds per record of one uncontended request after another: the floor the
+service's concurrent figures (`python -m bench`) are compared with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import data, server
+from headwater import ingest
+from headwater.ids import new_id, now_micros
+from headwater.store.base import Store, WriteTx
+
+STAGES = (
+    "validate", "get_source", "lock_records", "load_heads", "find_versions",
+    "plan and the rest", "insert_versions", "upsert_heads", "insert_batch", "commit",
+)  # fmt: skip
+
+
+class _TimedTx:
+    """Forwards to a WriteTx, adding each call's wall time to `totals[method name]`."""
+
+    def __init__(self, tx: WriteTx, totals: collections.Counter[str]) -> None:
+        self._tx = tx
+        self._totals = totals
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._tx, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self._totals[name] += time.perf_counter() - started
+
+        return timed
+
+
+def run_phase(store: Store, org_id: str, bodies: list[bytes]) -> collections.Counter[str]:
+    totals: collections.Counter[str] = collections.Counter()
+    for body in bodies:
+        started = time.perf_counter()
+        request = ingest.validate(body)
+        validated = time.perf_counter()
+        totals["validate"] += validated - started
+        with store.write() as tx:
+            calls_before = sum(v for k, v in totals.items() if k not in _NOT_TX_CALLS)
+            begun = time.perf_counter()
+            ingest.apply(_TimedTx(tx, totals), org_id, request, new_id(), now_micros(), new_id)  # type: ignore[arg-type]
+            applied = time.perf_counter()
+            calls = sum(v for k, v in totals.items() if k not in _NOT_TX_CALLS) - calls_before
+            totals["plan and the rest"] += (applied - begun) - calls
+        totals["commit"] += time.perf_counter() - applied
+    return totals
+
+
+_NOT_TX_CALLS = {"validate", "plan and the rest", "commit"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest_profile", description=__doc__)
+    parser.add_argument("--database-url", help="PostgreSQL server (default: a SQLite file)")
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=20260610)
+    args = parser.parse_args(argv)
+
+    dataset = data.generate(args.records, args.seed)
+    with tempfile.TemporaryDirectory(prefix="headwater-ingest-profile-") as workdir:
+        databases = server.Databases(args.database_url, Path(workdir))
+        try:
+            url = databases.new("ingest_profile")
+            store, tenant = server.prepare(url, with_source=True)
+            assert tenant.source_id is not None
+            bodies = [data.with_source(body, tenant.source_id) for body in dataset.first]
+            records = sum(body.count(b'"recordId"') for body in bodies)
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 100)  # as `headwater serve` runs
+            print(f"{databases.backend}: {records:,} records in {len(bodies)} bodies of 500")
+            phases = {name: run_phase(store, tenant.org_id, bodies) for name in ("first", "replay")}
+            _report(phases, records)
+            store.close()
+        finally:
+            databases.drop_all()
+
+
+def _report(phases: dict[str, collections.Counter[str]], records: int) -> None:
+    per_record: Callable[[float], str] = lambda seconds: f"{seconds / records * 1e6:8.1f}"  # noqa: E731
+    print(f"{'µs per record':<20}" + "".join(f"{name:>10}" for name in phases))
+    for stage in STAGES:
+        print(f"{stage:<20}" + "".join(f"{per_record(t[stage]):>10}" for t in phases.values()))
+    totals = {name: sum(t.values()) for name, t in phases.items()}
+    print(f"{'total':<20}" + "".join(f"{per_record(s):>10}" for s in totals.values()))
+    print(f"{'records/s':<20}" + "".join(f"{records / s:>10,.0f}" for s in totals.values()))
+
+
+if __name__ == "__main__":
+    main()
