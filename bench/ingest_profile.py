@@ -3,6 +3,7 @@
     PYTHONPATH=. uv run python -m bench.ingest_profile                  # SQLite, 20k records
     PYTHONPATH=. uv run python -m bench.ingest_profile \\
         --database-url postgresql://postgres@127.0.0.1:5432/postgres     # a fresh database there
+    ... --preload 1000000            # first store that many other records (bench/limit.py)
 
 The bodies of `bench/data.py` go through exactly what `POST /v1/ingest` runs:
 `ingest.validate`, then `ingest.apply` inside one `store.write()` transaction, first into an
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import data, server
+from bench import data, limit, server
 from headwater import ingest
 from headwater.ids import new_id, now_micros
 from headwater.store.base import Store, WriteTx
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", help="PostgreSQL server (default: a SQLite file)")
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=20260610)
+    parser.add_argument("--preload", type=int, default=0, help="records stored beforehand")
     args = parser.parse_args(argv)
 
     dataset = data.generate(args.records, args.seed)
@@ -91,6 +93,11 @@ def main(argv: list[str] | None = None) -> None:
             store, tenant = server.prepare(url, with_source=True)
             assert tenant.source_id is not None
             bodies = [data.with_source(body, tenant.source_id) for body in dataset.first]
+            if args.preload:
+                preload = data.preload_bodies(args.preload, args.seed)
+                filled = limit.preload(store, tenant.org_id, tenant.source_id, preload)
+                server.checkpoint(url)
+                print(f"preloaded {filled.records:,} records in {filled.seconds:.0f} s")
             records = sum(body.count(b'"recordId"') for body in bodies)
             gc.collect()
             gc.freeze()
