@@ -466,26 +466,28 @@ class SqlWriteTx:
     def find_versions(
         self, source_id: str, identities: Sequence[VersionIdentity]
     ) -> dict[VersionIdentity, str]:
-        """One query per entity type and chunk (not per record): fetch the versions whose
-        record and content match, then keep the exact identities."""
-        wanted = set(identities)
+        """One query per entity type and chunk: each identity is one probe of the identity
+        index. (`record_id IN (...) AND content_hash IN (...)` probed every pair of the two
+        lists: quadratic in the batch's changed records.)"""
         found: dict[VersionIdentity, str] = {}
         by_type: dict[str, list[VersionIdentity]] = {}
-        for identity in wanted:
+        for identity in set(identities):
             by_type.setdefault(identity[0].entity_type, []).append(identity)
         for entity_type, group in by_type.items():
             for chunk in chunks(group):
-                ids = sorted({key.record_id for key, _, _ in chunk})
-                hashes = sorted({content_hash for _, content_hash, _ in chunk})
+                values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+                params: list[Any] = []
+                for key, content_hash, updated_at in chunk:
+                    params += (key.record_id, content_hash, updated_at)
                 for version_id, record_id, content_hash, updated_at in self._execute(
-                    "SELECT id, record_id, content_hash, source_updated_at FROM record_versions "
-                    "WHERE source_id = %s AND entity_type = %s "
-                    f"AND record_id IN ({marks(len(ids))}) AND content_hash IN ({marks(len(hashes))})",
-                    (source_id, entity_type, *ids, *hashes),
+                    "SELECT v.id, v.record_id, v.content_hash, v.source_updated_at "
+                    f"FROM (VALUES {values}) AS k CROSS JOIN record_versions AS v "
+                    "WHERE v.source_id = %s AND v.entity_type = %s AND v.record_id = k.column1 "
+                    "AND v.content_hash = k.column2 AND v.source_updated_at = k.column3",
+                    [*params, source_id, entity_type],
                 ).fetchall():
                     identity = (RecordKey(entity_type, record_id), bytes(content_hash), updated_at)
-                    if identity in wanted:
-                        found[identity] = str(version_id)
+                    found[identity] = str(version_id)
         return found
 
     def insert_versions(
