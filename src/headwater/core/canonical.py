@@ -71,9 +71,10 @@ def has_duplicate_keys(raw: bytes, canonical: bytes) -> bool:
     strings, and the encoder never escapes a colon. Decoding keeps the last of repeated
     members, so `canonical` has fewer colons than `raw` exactly when a member was
     dropped. The count is exact unless `raw` spells a colon as an escape (\\u003a),
-    which takes the slow path.
+    which takes the slow path. (A one-byte search for a backslash first: most payloads
+    have none, and it is several times cheaper than searching for the escape.)
     """
-    if b"\\u003a" not in raw and b"\\u003A" not in raw:
+    if b"\\" not in raw or b"\\u003" not in raw:
         return raw.count(b":") != canonical.count(b":")
     try:
         json.loads(raw, object_pairs_hook=_refuse_duplicates)
