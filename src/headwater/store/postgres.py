@@ -21,11 +21,12 @@ from psycopg.adapt import Loader
 
 from headwater import errors
 from headwater.core import ratelimit
+from headwater.core.actors import Actor
 from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
-from headwater.store.sql import SqlReads, SqlWriteTx
+from headwater.store.sql import SqlReads, SqlWriteTx, actor_of_row
 from headwater.store.urls import libpq_url
 
 
@@ -252,6 +253,87 @@ class PostgresWriteTx(SqlWriteTx):
         )
         return super().get_idempotency(org_id, endpoint, key)
 
+    # -- normalization: one statement per table and batch, arrays bound in binary ------
+
+    def load_actors(self, org_id: str, emails: Iterable[str], names: Iterable[str]) -> list[Actor]:
+        """As `SqlWriteTx.load_actors`, with one index probe per email and name: `email IN
+        (...)` was planned as a scan of every actor of the organisation. `OFFSET 0` keeps
+        the LATERAL subquery from being flattened into a join, which is planned as the
+        same scan."""
+        actors: dict[str, Actor] = {}
+        probes = (
+            ("email = k.v AND merged_into IS NULL", sorted(set(emails))),
+            ("folded_name = k.v", sorted(set(names))),
+        )
+        for condition, values in probes:
+            if values:
+                for row in self._execute(
+                    f"SELECT {_ACTOR_COLUMNS} FROM unnest(%b::text[]) AS k(v) CROSS JOIN LATERAL "
+                    f"(SELECT * FROM actors WHERE org_id = %s AND {condition} OFFSET 0) AS a",
+                    (values, org_id),
+                ):
+                    actors[str(row[0])] = actor_of_row(row)
+        targets = sorted({a.merged_into for a in actors.values() if a.merged_into} - set(actors))
+        if targets:
+            for row in self._execute(
+                f"SELECT {_ACTOR_COLUMNS} FROM actors a WHERE org_id = %s AND id = ANY(%b::uuid[])",
+                (org_id, targets),
+            ):
+                actors[str(row[0])] = actor_of_row(row)
+        return list(actors.values())
+
+    def _insert_actors(self, org_id: str, actors: Sequence[Actor], now: int) -> None:
+        if actors:
+            self._execute(
+                "INSERT INTO actors (id, org_id, email, name, folded_name, placeholder, "
+                "created_at) SELECT i, %s, e, n, f, p, %s FROM unnest("
+                "%b::uuid[], %b::text[], %b::text[], %b::text[], %b::bool[]) AS u(i, e, n, f, p)",
+                (
+                    org_id,
+                    now,
+                    [a.id for a in actors],
+                    [a.email for a in actors],
+                    [a.name for a in actors],
+                    [a.folded_name for a in actors],
+                    [a.placeholder for a in actors],
+                ),
+            )
+
+    def add_aliases(self, org_id: str, aliases: Iterable[tuple[str, str, str]]) -> None:
+        ordered = sorted(set(aliases))
+        if ordered:
+            self._execute(
+                "INSERT INTO actor_aliases (org_id, actor_id, kind, value) "
+                "SELECT %s, a, k, v FROM unnest(%b::uuid[], %b::text[], %b::text[]) AS u(a, k, v) "
+                "ON CONFLICT DO NOTHING",
+                (
+                    org_id,
+                    [a for a, _, _ in ordered],
+                    [k for _, k, _ in ordered],
+                    [v for _, _, v in ordered],
+                ),
+            )
+
     def insert_events(self, events: Sequence[EventRow]) -> None:
+        """Insert with the given `seq`s; an id already stored is left as it is."""
         if events:
-            super().insert_events(events)
+            self._execute(
+                "INSERT INTO events (id, org_id, seq, source_id, batch_id, record_version_id, "
+                "action, actor_id, entity_type, entity_id, entity_name, timestamp, changes, "
+                "deleted, created_at) SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::int8[], "
+                "%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::uuid[], %b::text[], "
+                "%b::text[], %b::text[], %b::int8[], %b::bytea[], %b::bool[], %b::int8[]) "
+                "ON CONFLICT (id) DO NOTHING",
+                (
+                    [e.id for e in events], [e.org_id for e in events], [e.seq for e in events],
+                    [e.source_id for e in events], [e.batch_id for e in events],
+                    [e.record_version_id for e in events], [e.action for e in events],
+                    [e.actor_id for e in events], [e.key.entity_type for e in events],
+                    [e.key.record_id for e in events], [e.entity_name for e in events],
+                    [e.timestamp for e in events], [e.changes for e in events],
+                    [e.deleted for e in events], [e.created_at for e in events],
+                ),
+            )  # fmt: skip
+
+
+_ACTOR_COLUMNS = "a.id, a.email, a.name, a.placeholder, a.merged_into"
