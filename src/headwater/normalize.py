@@ -167,7 +167,7 @@ def _write_events(
                 key=draft.key,
                 entity_name=draft.entity_name,
                 timestamp=draft.timestamp,
-                changes=_encode([c.as_json() for c in draft.changes]),
+                changes=_encode(draft.changes),
                 deleted=draft.deleted,
                 created_at=now,
                 seq=first + offset,

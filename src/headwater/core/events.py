@@ -35,8 +35,9 @@ class VersionView:
     payload: AnyMapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(msgspec.Struct, frozen=True, rename={"before": "from", "after": "to"}):
+    """One field's change; encodes as `{"field", "from", "to"}`, as stored in events."""
+
     field: str
     before: Any
     after: Any
