@@ -221,6 +221,12 @@ class SqlReads:
         )
         return rows.decode_results(bytes(row[0]), rejected_only) if row else None
 
+    def batch_version_ids(self, org_id: str, batch_id: str) -> list[str] | None:
+        row = self._one(
+            "SELECT results FROM batches WHERE id = %s AND org_id = %s", (batch_id, org_id)
+        )
+        return rows.stored_version_ids(bytes(row[0])) if row else None
+
     def get_version(self, org_id: str, version_id: str) -> RecordVersion | None:
         row = self._one(
             f"SELECT {rows.VERSION_COLUMNS} FROM record_versions WHERE id = %s AND org_id = %s",
