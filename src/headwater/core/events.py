@@ -118,10 +118,10 @@ def _changes(b: _Builder, before: AnyMapping[str, Any]) -> None:
     attributed = mapping.attributed_fields(after)
     other: list[Change] = []
     for field in sorted(set(before) | set(after)):
-        if field in mapping.ignore_fields or mapping.is_actor_key(field):
-            continue
         old, new = before.get(field), after.get(field)
-        if field in before and field in after and _canonical(old) == _canonical(new):
+        if field in before and field in after and _same(old, new):
+            continue
+        if field in mapping.ignore_fields or mapping.is_actor_key(field):
             continue
         change = Change(field, old, new)
         if field in mapping.assignment_fields:
@@ -132,6 +132,13 @@ def _changes(b: _Builder, before: AnyMapping[str, Any]) -> None:
             other.append(change)
     if other:
         b.add("updated", "", b.actor(None, "changed"), tuple(other))
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal JSON values (1 and 1.0, or true and 1, are not); strings need no encoding."""
+    if type(old) is str and type(new) is str:
+        return old == new
+    return _canonical(old) == _canonical(new)
 
 
 class _Builder:

@@ -173,8 +173,8 @@ class Mapping:
     def attributed_fields(self, payload: AnyMapping[str, Any]) -> dict[str, str]:
         """{field: its movedTo<Field>By key} for every such key in the payload."""
         found = {}
-        for key in payload:
-            match = _MOVED_TO_BY.fullmatch(key) if key.startswith("movedTo") else None
+        for key in [k for k in payload if k.startswith("movedTo")]:
+            match = _MOVED_TO_BY.fullmatch(key)
             if match:
                 name = match.group(1)
                 found[name[0].lower() + name[1:]] = key
