@@ -58,6 +58,13 @@ def record_lock_id(source_id: str, key: RecordKey) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+#: rows.VERSION_COLUMNS with the uuid columns cast to text
+_VERSION_COLUMNS_AS_TEXT = ", ".join(
+    f"{c}::text" if c in ("id", "org_id", "source_id", "previous_version_id", "batch_id") else c
+    for c in rows.VERSION_COLUMNS.split(", ")
+)
+
+
 class PostgresStore(SqlReads):
     backend = "postgresql"
 
@@ -107,13 +114,14 @@ class PostgresStore(SqlReads):
 
     def get_versions(self, org_id: str, version_ids: Sequence[str]) -> dict[str, RecordVersion]:
         """One statement of fixed text for any number of ids (psycopg caches its conversion
-        and prepares it), instead of `id IN (%s, ...)` per chunk of 400."""
+        and prepares it), instead of `id IN (%s, ...)` per chunk of 400. The uuid columns
+        come back as text, read by psycopg's C loader rather than `_UuidAsText`."""
         ids = list(dict.fromkeys(version_ids))
         if not ids:
             return {}
         found: dict[str, RecordVersion] = {}
         for row in self._query(
-            f"SELECT {rows.VERSION_COLUMNS} FROM record_versions "
+            f"SELECT {_VERSION_COLUMNS_AS_TEXT} FROM record_versions "
             "WHERE id = ANY(%b::uuid[]) AND org_id = %s",
             (ids, org_id),
         ):
