@@ -58,13 +58,6 @@ def record_lock_id(source_id: str, key: RecordKey) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-#: rows.VERSION_COLUMNS with the uuid columns cast to text
-_VERSION_COLUMNS_AS_TEXT = ", ".join(
-    f"{c}::text" if c in ("id", "org_id", "source_id", "previous_version_id", "batch_id") else c
-    for c in rows.VERSION_COLUMNS.split(", ")
-)
-
-
 class PostgresStore(SqlReads):
     backend = "postgresql"
 
@@ -113,18 +106,14 @@ class PostgresStore(SqlReads):
         return retry_after
 
     def get_versions(self, org_id: str, version_ids: Sequence[str]) -> dict[str, RecordVersion]:
-        """One statement of fixed text for any number of ids (psycopg caches its conversion
-        and prepares it), instead of `id IN (%s, ...)` per chunk of 400. The uuid columns
-        come back as text, read by psycopg's C loader rather than `_UuidAsText`."""
+        """One statement of fixed text (`VERSIONS_BY_ID`) for any number of ids: psycopg
+        caches its conversion and prepares it, where `id IN (%s, ...)` per chunk of 400
+        was parsed anew on every call."""
         ids = list(dict.fromkeys(version_ids))
         if not ids:
             return {}
         found: dict[str, RecordVersion] = {}
-        for row in self._query(
-            f"SELECT {_VERSION_COLUMNS_AS_TEXT} FROM record_versions "
-            "WHERE id = ANY(%b::uuid[]) AND org_id = %s",
-            (ids, org_id),
-        ):
+        for row in self._query(VERSIONS_BY_ID, (ids, org_id)):
             version = rows.version(row)
             found[version.id] = version
         return found
@@ -280,40 +269,28 @@ class PostgresWriteTx(SqlWriteTx):
     # -- normalization: one statement per table and batch, arrays bound in binary ------
 
     def latest_tombstones(self, source_id: str, keys: Iterable[RecordKey]) -> dict[RecordKey, int]:
-        """One probe of the partial index record_versions_tombstones per record (an
-        aggregate in LATERAL is never flattened), in one statement per entity type."""
-        found: dict[RecordKey, int] = {}
-        by_type: dict[str, list[str]] = {}
-        for key in set(keys):
-            by_type.setdefault(key.entity_type, []).append(key.record_id)
-        for entity_type, record_ids in by_type.items():
-            for record_id, latest in self._execute(
-                "SELECT k.r, t.latest FROM unnest(%b::text[]) AS k(r) CROSS JOIN LATERAL ("
-                "SELECT max(source_updated_at) AS latest FROM record_versions "
-                "WHERE source_id = %s AND entity_type = %s AND record_id = k.r "
-                "AND deleted AND outcome <> 'stale') AS t WHERE t.latest IS NOT NULL",
-                (sorted(record_ids), source_id, entity_type),
-            ):
-                found[RecordKey(entity_type, record_id)] = latest
-        return found
+        """One probe of the partial index record_versions_tombstones per record
+        (`TOMBSTONES_BY_KEY`), in one statement."""
+        ordered = sorted(set(keys), key=lambda k: (k.entity_type, k.record_id))
+        if not ordered:
+            return {}
+        found = self._execute(
+            TOMBSTONES_BY_KEY,
+            ([k.entity_type for k in ordered], [k.record_id for k in ordered], source_id),
+        )
+        return {
+            RecordKey(entity_type, record_id): latest for entity_type, record_id, latest in found
+        }
 
     def load_actors(self, org_id: str, emails: Iterable[str], names: Iterable[str]) -> list[Actor]:
-        """As `SqlWriteTx.load_actors`, with one index probe per email and name: `email IN
-        (...)` was planned as a scan of every actor of the organisation. `OFFSET 0` keeps
-        the LATERAL subquery from being flattened into a join, which is planned as the
-        same scan."""
+        """As `SqlWriteTx.load_actors`, with one index probe per email and name
+        (`ACTORS_BY_EMAIL`, `ACTORS_BY_NAME`): `email IN (...)` was planned as a scan of
+        every actor of the organisation."""
         actors: dict[str, Actor] = {}
-        probes = (
-            ("email = k.v AND merged_into IS NULL", sorted(set(emails))),
-            ("folded_name = k.v", sorted(set(names))),
-        )
-        for condition, values in probes:
-            if values:
-                for row in self._execute(
-                    f"SELECT {_ACTOR_COLUMNS} FROM unnest(%b::text[]) AS k(v) CROSS JOIN LATERAL "
-                    f"(SELECT * FROM actors WHERE org_id = %s AND {condition} OFFSET 0) AS a",
-                    (values, org_id),
-                ):
+        for sql, values in ((ACTORS_BY_EMAIL, emails), (ACTORS_BY_NAME, names)):
+            wanted = sorted(set(values))
+            if wanted:
+                for row in self._execute(sql, (wanted, org_id)):
                     actors[str(row[0])] = actor_of_row(row)
         targets = sorted({a.merged_into for a in actors.values() if a.merged_into} - set(actors))
         if targets:
@@ -378,4 +355,38 @@ class PostgresWriteTx(SqlWriteTx):
             )  # fmt: skip
 
 
+# -- normalization's lookups ---------------------------------------------------------
+#
+# Each probes an index once per key asked for, whatever is stored: the LATERAL subquery
+# is kept from being flattened into a join over the whole table (planned so on tables
+# never analyzed; `= ANY(...)` can be planned as a scan too) by its aggregate, `LIMIT 1`
+# or `OFFSET 0`. tests/store/test_postgres_normalizer_plans.py checks the plans.
+
 _ACTOR_COLUMNS = "a.id, a.email, a.name, a.placeholder, a.merged_into"
+#: rows.VERSION_COLUMNS, with the uuid columns cast to text: psycopg reads those with its
+#: C text loader instead of calling `_UuidAsText` five times per row
+_VERSION_COLUMNS_AS_TEXT = ", ".join(
+    f"{c}::text" if c in ("id", "org_id", "source_id", "previous_version_id", "batch_id") else c
+    for c in rows.VERSION_COLUMNS.split(", ")
+)
+
+VERSIONS_BY_ID = (
+    "SELECT v.* FROM unnest(%b::uuid[]) AS k(id) CROSS JOIN LATERAL ("
+    f"SELECT {_VERSION_COLUMNS_AS_TEXT} FROM record_versions "
+    "WHERE id = k.id AND org_id = %s LIMIT 1) AS v"
+)
+TOMBSTONES_BY_KEY = (
+    "SELECT k.e, k.r, t.latest FROM unnest(%b::text[], %b::text[]) AS k(e, r) "
+    "CROSS JOIN LATERAL (SELECT max(source_updated_at) AS latest FROM record_versions "
+    "WHERE source_id = %s AND entity_type = k.e AND record_id = k.r "
+    "AND deleted AND outcome <> 'stale') AS t WHERE t.latest IS NOT NULL"
+)
+ACTORS_BY_EMAIL = (
+    f"SELECT {_ACTOR_COLUMNS} FROM unnest(%b::text[]) AS k(v) CROSS JOIN LATERAL "
+    "(SELECT * FROM actors WHERE org_id = %s AND email = k.v AND merged_into IS NULL "
+    "OFFSET 0) AS a"
+)
+ACTORS_BY_NAME = (
+    f"SELECT {_ACTOR_COLUMNS} FROM unnest(%b::text[]) AS k(v) CROSS JOIN LATERAL "
+    "(SELECT * FROM actors WHERE org_id = %s AND folded_name = k.v OFFSET 0) AS a"
+)
