@@ -16,7 +16,7 @@ import msgspec
 from headwater.core.actors import Changes, Directory, fold_name
 from headwater.core.events import EventDraft, VersionView, events_for
 from headwater.core.mapping import Mapping, mappings_for
-from headwater.core.models import STORED_OUTCOMES, ClaimedBatch, EventRow, Outcome, RecordVersion
+from headwater.core.models import ClaimedBatch, EventRow, Outcome, RecordVersion
 from headwater.ids import new_id, now_micros
 from headwater.store.base import Store, WriteTx
 
@@ -32,8 +32,7 @@ class LeaseLost(Exception):
 def normalize_batch(store: Store, claimed: ClaimedBatch, worker_id: str) -> int:
     """Write the events of one ingest batch and mark it done; returns the event count."""
     org_id = claimed.org_id
-    results = store.batch_results(org_id, claimed.id) or []
-    ids = [r.version_id for r in results if r.outcome in STORED_OUTCOMES and r.version_id]
+    ids = store.batch_version_ids(org_id, claimed.id) or []
     versions = store.get_versions(org_id, ids)
     previous_ids = [v.previous_version_id for v in versions.values() if v.previous_version_id]
     previous = store.get_versions(org_id, previous_ids)
@@ -167,7 +166,7 @@ def _write_events(
                 key=draft.key,
                 entity_name=draft.entity_name,
                 timestamp=draft.timestamp,
-                changes=_encode([c.as_json() for c in draft.changes]),
+                changes=_encode(draft.changes),
                 deleted=draft.deleted,
                 created_at=now,
                 seq=first + offset,

@@ -12,6 +12,7 @@ changes the shell must write (new actors, merges, names learnt).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -66,12 +67,7 @@ def parse_actor(value: object) -> ActorRef | None:
     payload holds can be stored and indexed; an "email" over 254 characters is not one.
     """
     if isinstance(value, str):
-        text = _clean(value)
-        if not text:
-            return None
-        if _is_email(text):
-            return ActorRef(email=text.lower(), name=None)
-        return ActorRef(email=None, name=text[:MAX_NAME])
+        return _parse_text(value)
     if isinstance(value, dict):
         email, name = value.get("email"), value.get("name")
         email = (
@@ -81,6 +77,17 @@ def parse_actor(value: object) -> ActorRef | None:
         if email or name:
             return ActorRef(email=email, name=name)
     return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_text(value: str) -> ActorRef | None:
+    """`parse_actor` of a string (memoized: payloads name the same people over and over)."""
+    text = _clean(value)
+    if not text:
+        return None
+    if _is_email(text):
+        return ActorRef(email=text.lower(), name=None)
+    return ActorRef(email=None, name=text[:MAX_NAME])
 
 
 MAX_NAME = 200
@@ -96,37 +103,62 @@ def _is_email(text: str) -> bool:
 
 
 class Directory:
-    """A snapshot of an organisation's actors, updated in memory as resolution goes."""
+    """A snapshot of an organisation's actors, updated in memory as resolution goes.
+
+    `by_id` holds every actor; two indexes kept beside it (emails, folded names) make each
+    lookup proportional to the actors sharing that email or name, not to all of them.
+    """
 
     def __init__(self, actors: Iterable[Actor] = ()) -> None:
         self.by_id: dict[str, Actor] = {}
+        #: email -> ids of the actors with it, in the order they entered `by_id`
+        self._emails: dict[str, list[str]] = {}
+        #: folded name -> ids of the actors (live or merged) with it
+        self._names: dict[str, list[str]] = {}
         for actor in actors:
             self._put(actor)
 
     def _put(self, actor: Actor) -> None:
+        old = self.by_id.get(actor.id)
         self.by_id[actor.id] = actor
-
-    def _live(self) -> Iterable[Actor]:
-        return (a for a in self.by_id.values() if a.merged_into is None)
+        if old is None:
+            _index(self._emails, actor.email, actor.id)
+            _index(self._names, actor.folded_name, actor.id)
+            return
+        if old.email != actor.email:
+            _unindex(self._emails, old.email, actor.id)
+            _index(self._emails, actor.email, actor.id)
+        if old.name != actor.name and old.folded_name != actor.folded_name:
+            _unindex(self._names, old.folded_name, actor.id)
+            _index(self._names, actor.folded_name, actor.id)
 
     def by_email(self, email: str) -> Actor | None:
-        return next((a for a in self._live() if a.email == email), None)
+        for actor_id in self._emails.get(email, ()):
+            actor = self.by_id[actor_id]
+            if actor.merged_into is None:
+                return actor
+        return None
+
+    def _with_name(self, folded: str) -> list[Actor]:
+        return [self.by_id[i] for i in self._names.get(folded, ())]
 
     def named(self, folded: str) -> list[Actor]:
-        return sorted((a for a in self._live() if a.folded_name == folded), key=lambda a: a.id)
+        return sorted(
+            (a for a in self._with_name(folded) if a.merged_into is None), key=lambda a: a.id
+        )
 
     def known_as(self, folded: str) -> set[str]:
         """Ids of the real actors a name denotes: those with that name, and those the name's
         placeholder was merged into (the name then stays known after a merge, even when
         the real actor's own name is another one)."""
-        return {a.id for a in self._live() if not a.placeholder and a.folded_name == folded} | {
-            a.merged_into
-            for a in self.by_id.values()
-            if a.placeholder
-            and a.merged_into is not None
-            and a.merged_into in self.by_id
-            and a.folded_name == folded
-        }
+        known: set[str] = set()
+        for a in self._with_name(folded):
+            if a.merged_into is None:
+                if not a.placeholder:
+                    known.add(a.id)
+            elif a.placeholder and a.merged_into in self.by_id:
+                known.add(a.merged_into)
+        return known
 
     def resolve(self, ref: ActorRef, new_id: Callable[[], str], changes: Changes) -> str:
         """The canonical actor id for `ref`, recording every change in `changes`."""
@@ -161,3 +193,13 @@ class Directory:
             self._put(placeholder)
             changes.created[placeholder.id] = placeholder
         return placeholder.id
+
+
+def _index(index: dict[str, list[str]], value: str | None, actor_id: str) -> None:
+    if value is not None:
+        index.setdefault(value, []).append(actor_id)
+
+
+def _unindex(index: dict[str, list[str]], value: str | None, actor_id: str) -> None:
+    if value is not None:
+        index[value].remove(actor_id)

@@ -7,8 +7,8 @@ incremental processing did.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import uuid
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,8 +35,9 @@ class VersionView:
     payload: AnyMapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(msgspec.Struct, frozen=True, rename={"before": "from", "after": "to"}):
+    """One field's change; encodes as `{"field", "from", "to"}`, as stored in events."""
+
     field: str
     before: Any
     after: Any
@@ -62,14 +63,13 @@ class EventDraft:
 
 def event_id(version_id: str, fingerprint: str, action: str, field: str) -> str:
     """A UUID (version 8, RFC 9562) named by the version, mapping and event kind."""
-    digest = bytearray(
-        hashlib.sha256(f"{version_id}\x00{fingerprint}\x00{action}\x00{field}".encode()).digest()[
-            :16
-        ]
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x80
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return str(uuid.UUID(bytes=bytes(digest)))
+    h = hashlib.sha256(f"{version_id}\x00{fingerprint}\x00{action}\x00{field}".encode()).hexdigest()
+    # the first 16 bytes, with the version nibble set to 8 and the variant bits to 10
+    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+#: hex digit -> the same digit with its two high bits set to 10 (the RFC 9562 variant)
+_VARIANT = {f"{n:x}": f"{0x8 | (n & 0x3):x}" for n in range(16)}
 
 
 def events_for(
@@ -118,10 +118,10 @@ def _changes(b: _Builder, before: AnyMapping[str, Any]) -> None:
     attributed = mapping.attributed_fields(after)
     other: list[Change] = []
     for field in sorted(set(before) | set(after)):
-        if field in mapping.ignore_fields or mapping.is_actor_key(field):
-            continue
         old, new = before.get(field), after.get(field)
-        if field in before and field in after and _canonical(old) == _canonical(new):
+        if field in before and field in after and _same(old, new):
+            continue
+        if field in mapping.ignore_fields or mapping.is_actor_key(field):
             continue
         change = Change(field, old, new)
         if field in mapping.assignment_fields:
@@ -134,6 +134,13 @@ def _changes(b: _Builder, before: AnyMapping[str, Any]) -> None:
         b.add("updated", "", b.actor(None, "changed"), tuple(other))
 
 
+def _same(old: Any, new: Any) -> bool:
+    """Equal JSON values (1 and 1.0, or true and 1, are not); strings need no encoding."""
+    if type(old) is str and type(new) is str:
+        return old == new
+    return _canonical(old) == _canonical(new)
+
+
 class _Builder:
     def __init__(
         self, version: VersionView, mapping: Mapping, tombstoned_after: int | None
@@ -142,24 +149,20 @@ class _Builder:
         self.mapping = mapping
         self.deleted = tombstoned_after is not None and version.source_updated_at < tombstoned_after
         self.events: list[EventDraft] = []
+        self.name = self._name(version.payload)
 
     def actor(self, field: str | None, phase: str) -> ActorRef | None:
         """First present: the field's own key, then the phase's keys, then the fallback."""
-        payload, mapping = self.version.payload, self.mapping
-        keys: list[str] = []
+        payload = self.version.payload
+        keys = self.mapping.actor_keys[phase]
         if field is not None:
-            keys += [f"movedTo{field[0].upper()}{field[1:]}By", f"{field}ChangedBy"]
-        if phase == "created":
-            keys += mapping.created_by_fields
-        else:
-            if phase == "deleted":
-                keys.append("deletedBy")
-            keys += mapping.updated_by_fields
-        keys += mapping.fallback_actor_fields
+            keys = _field_actor_keys(field) + keys
         for key in keys:
-            ref = parse_actor(payload.get(key))
-            if ref is not None:
-                return ref
+            value = payload.get(key)
+            if value is not None:
+                ref = parse_actor(value)
+                if ref is not None:
+                    return ref
         return None
 
     def add(
@@ -178,8 +181,7 @@ class _Builder:
                 action=action,
                 actor=actor,
                 key=version.key,
-                entity_name=self._name(version.payload)
-                or (self._name(name_from) if name_from else None),
+                entity_name=self.name or (self._name(name_from) if name_from else None),
                 timestamp=version.source_updated_at,
                 changes=changes,
                 version_id=version.version_id,
@@ -194,3 +196,9 @@ class _Builder:
                 # NUL cannot be stored in a PostgreSQL text column; names are display text.
                 return value.replace("\x00", "")[:MAX_ENTITY_NAME]
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _field_actor_keys(field: str) -> tuple[str, ...]:
+    """The payload keys naming who changed `field` itself."""
+    return (f"movedTo{field[0].upper()}{field[1:]}By", f"{field}ChangedBy")

@@ -8,6 +8,8 @@ rules that produced them do.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import re
 from collections.abc import Mapping as AnyMapping
@@ -101,6 +103,9 @@ class Mapping:
     name_fields: tuple[str, ...]
     actions: dict[str, str]
     fingerprint: str
+    #: per phase ("created", "changed", "deleted"): the keys naming who acted, in the order
+    #: they are tried (derived from the fields above)
+    actor_keys: dict[str, tuple[str, ...]] = dataclasses.field(compare=False, repr=False)
 
     @classmethod
     def default(cls) -> Mapping:
@@ -110,6 +115,19 @@ class Mapping:
     def build(cls, spec: MappingSpec) -> Mapping:
         canonical = msgspec.json.encode(spec, order="sorted")
         fingerprint = hashlib.sha256(DEFAULT_RULES_VERSION.encode() + b"\x00" + canonical)
+        created_by = tuple(
+            spec.createdByFields
+            if spec.createdByFields is not None
+            else ("createdBy", "author", "sender")
+        )
+        updated_by = tuple(
+            spec.updatedByFields
+            if spec.updatedByFields is not None
+            else ("updatedBy", "modifiedBy", "lastModifiedBy")
+        )
+        fallback = tuple(
+            spec.fallbackActorFields if spec.fallbackActorFields is not None else ("owner",)
+        )
         return cls(
             status_fields=frozenset(
                 spec.statusFields
@@ -124,19 +142,9 @@ class Mapping:
                     else ("owner", "assignee", "assignedTo")
                 )
             ),
-            created_by_fields=tuple(
-                spec.createdByFields
-                if spec.createdByFields is not None
-                else ("createdBy", "author", "sender")
-            ),
-            updated_by_fields=tuple(
-                spec.updatedByFields
-                if spec.updatedByFields is not None
-                else ("updatedBy", "modifiedBy", "lastModifiedBy")
-            ),
-            fallback_actor_fields=tuple(
-                spec.fallbackActorFields if spec.fallbackActorFields is not None else ("owner",)
-            ),
+            created_by_fields=created_by,
+            updated_by_fields=updated_by,
+            fallback_actor_fields=fallback,
             ignore_fields=frozenset(spec.ignoreFields or ()),
             name_fields=tuple(
                 spec.nameFields
@@ -145,6 +153,11 @@ class Mapping:
             ),
             actions=dict(spec.actions or {}),
             fingerprint=fingerprint.hexdigest()[:32],
+            actor_keys={
+                "created": created_by + fallback,
+                "changed": updated_by + fallback,
+                "deleted": ("deletedBy", *updated_by, *fallback),
+            },
         )
 
     def is_actor_key(self, field: str) -> bool:
@@ -160,7 +173,7 @@ class Mapping:
     def attributed_fields(self, payload: AnyMapping[str, Any]) -> dict[str, str]:
         """{field: its movedTo<Field>By key} for every such key in the payload."""
         found = {}
-        for key in payload:
+        for key in [k for k in payload if k.startswith("movedTo")]:
             match = _MOVED_TO_BY.fullmatch(key)
             if match:
                 name = match.group(1)
@@ -181,6 +194,7 @@ def mappings_for(document: AnyMapping[str, Any] | None) -> dict[str, Mapping]:
     }
 
 
+@functools.lru_cache(maxsize=4096)
 def snake(field: str) -> str:
     """`assignedTo` -> `assigned_to`, for action names.
 

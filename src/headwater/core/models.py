@@ -184,9 +184,13 @@ class Batch:
         return self.counts[Outcome.UNCHANGED]
 
 
-@dataclass(frozen=True, slots=True)
-class RecordVersion:
-    """One stored version of a record, with its verbatim payload bytes."""
+class RecordVersion(msgspec.Struct, frozen=True, gc=False):
+    """One stored version of a record, with its verbatim payload bytes.
+
+    A `msgspec.Struct` rather than a frozen dataclass, like `EventRow`: the normalizer
+    builds one per row read, and a Struct is ~5x cheaper to construct. `gc=False`: it holds
+    only scalars and a `RecordKey`, so it can never be part of a reference cycle.
+    """
 
     id: str
     org_id: str
@@ -214,9 +218,8 @@ class ClaimedBatch:
     attempts: int
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    """An event as stored; `seq` orders the organisation's feed."""
+class EventRow(msgspec.Struct, frozen=True, gc=False):
+    """An event as stored; `seq` orders the organisation's feed (a Struct: see RecordVersion)."""
 
     id: str
     org_id: str

@@ -21,11 +21,12 @@ from psycopg.adapt import Loader
 
 from headwater import errors
 from headwater.core import ratelimit
+from headwater.core.actors import Actor
 from headwater.core.idempotency import StoredKey
-from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey
+from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
-from headwater.store.sql import SqlReads, SqlWriteTx
+from headwater.store.sql import SqlReads, SqlWriteTx, actor_of_row
 from headwater.store.urls import libpq_url
 
 
@@ -121,6 +122,19 @@ class PostgresStore(SqlReads):
                 (key_id, bucket.tokens, bucket.updated_at),
             )
         return retry_after
+
+    def get_versions(self, org_id: str, version_ids: Sequence[str]) -> dict[str, RecordVersion]:
+        """One statement of fixed text (`VERSIONS_BY_ID`) for any number of ids: psycopg
+        caches its conversion and prepares it, where `id IN (%s, ...)` per chunk of 400
+        was parsed anew on every call."""
+        ids = list(dict.fromkeys(version_ids))
+        if not ids:
+            return {}
+        found: dict[str, RecordVersion] = {}
+        for row in self._query(VERSIONS_BY_ID, (ids, org_id)):
+            version = rows.version(row)
+            found[version.id] = version
+        return found
 
     def close(self) -> None:
         self.pool.close()
@@ -260,6 +274,127 @@ class PostgresWriteTx(SqlWriteTx):
         )
         return super().get_idempotency(org_id, endpoint, key)
 
+    # -- normalization: one statement per table and batch, arrays bound in binary ------
+
+    def latest_tombstones(self, source_id: str, keys: Iterable[RecordKey]) -> dict[RecordKey, int]:
+        """One probe of the partial index record_versions_tombstones per record
+        (`TOMBSTONES_BY_KEY`), in one statement."""
+        ordered = sorted(set(keys), key=lambda k: (k.entity_type, k.record_id))
+        if not ordered:
+            return {}
+        found = self._execute(
+            TOMBSTONES_BY_KEY,
+            ([k.entity_type for k in ordered], [k.record_id for k in ordered], source_id),
+        )
+        return {
+            RecordKey(entity_type, record_id): latest for entity_type, record_id, latest in found
+        }
+
+    def load_actors(self, org_id: str, emails: Iterable[str], names: Iterable[str]) -> list[Actor]:
+        """As `SqlWriteTx.load_actors`, with one index probe per email and name
+        (`ACTORS_BY_EMAIL`, `ACTORS_BY_NAME`): `email IN (...)` was planned as a scan of
+        every actor of the organisation."""
+        actors: dict[str, Actor] = {}
+        for sql, values in ((ACTORS_BY_EMAIL, emails), (ACTORS_BY_NAME, names)):
+            wanted = sorted(set(values))
+            if wanted:
+                for row in self._execute(sql, (wanted, org_id)):
+                    actors[str(row[0])] = actor_of_row(row)
+        targets = sorted({a.merged_into for a in actors.values() if a.merged_into} - set(actors))
+        if targets:
+            for row in self._execute(
+                f"SELECT {_ACTOR_COLUMNS} FROM actors a WHERE org_id = %s AND id = ANY(%b::uuid[])",
+                (org_id, targets),
+            ):
+                actors[str(row[0])] = actor_of_row(row)
+        return list(actors.values())
+
+    def _insert_actors(self, org_id: str, actors: Sequence[Actor], now: int) -> None:
+        if actors:
+            self._execute(
+                "INSERT INTO actors (id, org_id, email, name, folded_name, placeholder, "
+                "created_at) SELECT i, %s, e, n, f, p, %s FROM unnest("
+                "%b::uuid[], %b::text[], %b::text[], %b::text[], %b::bool[]) AS u(i, e, n, f, p)",
+                (
+                    org_id,
+                    now,
+                    [a.id for a in actors],
+                    [a.email for a in actors],
+                    [a.name for a in actors],
+                    [a.folded_name for a in actors],
+                    [a.placeholder for a in actors],
+                ),
+            )
+
+    def add_aliases(self, org_id: str, aliases: Iterable[tuple[str, str, str]]) -> None:
+        ordered = sorted(set(aliases))
+        if ordered:
+            self._execute(
+                "INSERT INTO actor_aliases (org_id, actor_id, kind, value) "
+                "SELECT %s, a, k, v FROM unnest(%b::uuid[], %b::text[], %b::text[]) AS u(a, k, v) "
+                "ON CONFLICT DO NOTHING",
+                (
+                    org_id,
+                    [a for a, _, _ in ordered],
+                    [k for _, k, _ in ordered],
+                    [v for _, _, v in ordered],
+                ),
+            )
+
     def insert_events(self, events: Sequence[EventRow]) -> None:
+        """Insert with the given `seq`s; an id already stored is left as it is."""
         if events:
-            super().insert_events(events)
+            self._execute(
+                "INSERT INTO events (id, org_id, seq, source_id, batch_id, record_version_id, "
+                "action, actor_id, entity_type, entity_id, entity_name, timestamp, changes, "
+                "deleted, created_at) SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::int8[], "
+                "%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::uuid[], %b::text[], "
+                "%b::text[], %b::text[], %b::int8[], %b::bytea[], %b::bool[], %b::int8[]) "
+                "ON CONFLICT (id) DO NOTHING",
+                (
+                    [e.id for e in events], [e.org_id for e in events], [e.seq for e in events],
+                    [e.source_id for e in events], [e.batch_id for e in events],
+                    [e.record_version_id for e in events], [e.action for e in events],
+                    [e.actor_id for e in events], [e.key.entity_type for e in events],
+                    [e.key.record_id for e in events], [e.entity_name for e in events],
+                    [e.timestamp for e in events], [e.changes for e in events],
+                    [e.deleted for e in events], [e.created_at for e in events],
+                ),
+            )  # fmt: skip
+
+
+# -- normalization's lookups ---------------------------------------------------------
+#
+# Each probes an index once per key asked for, whatever is stored: the LATERAL subquery
+# is kept from being flattened into a join over the whole table (planned so on tables
+# never analyzed; `= ANY(...)` can be planned as a scan too) by its aggregate, `LIMIT 1`
+# or `OFFSET 0`. tests/store/test_postgres_normalizer_plans.py checks the plans.
+
+_ACTOR_COLUMNS = "a.id, a.email, a.name, a.placeholder, a.merged_into"
+#: rows.VERSION_COLUMNS, with the uuid columns cast to text: psycopg reads those with its
+#: C text loader instead of calling `_UuidAsText` five times per row
+_VERSION_COLUMNS_AS_TEXT = ", ".join(
+    f"{c}::text" if c in ("id", "org_id", "source_id", "previous_version_id", "batch_id") else c
+    for c in rows.VERSION_COLUMNS.split(", ")
+)
+
+VERSIONS_BY_ID = (
+    "SELECT v.* FROM unnest(%b::uuid[]) AS k(id) CROSS JOIN LATERAL ("
+    f"SELECT {_VERSION_COLUMNS_AS_TEXT} FROM record_versions "
+    "WHERE id = k.id AND org_id = %s LIMIT 1) AS v"
+)
+TOMBSTONES_BY_KEY = (
+    "SELECT k.e, k.r, t.latest FROM unnest(%b::text[], %b::text[]) AS k(e, r) "
+    "CROSS JOIN LATERAL (SELECT max(source_updated_at) AS latest FROM record_versions "
+    "WHERE source_id = %s AND entity_type = k.e AND record_id = k.r "
+    "AND deleted AND outcome <> 'stale') AS t WHERE t.latest IS NOT NULL"
+)
+ACTORS_BY_EMAIL = (
+    f"SELECT {_ACTOR_COLUMNS} FROM unnest(%b::text[]) AS k(v) CROSS JOIN LATERAL "
+    "(SELECT * FROM actors WHERE org_id = %s AND email = k.v AND merged_into IS NULL "
+    "OFFSET 0) AS a"
+)
+ACTORS_BY_NAME = (
+    f"SELECT {_ACTOR_COLUMNS} FROM unnest(%b::text[]) AS k(v) CROSS JOIN LATERAL "
+    "(SELECT * FROM actors WHERE org_id = %s AND folded_name = k.v OFFSET 0) AS a"
+)

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from headwater.core.models import (
+    STORED_OUTCOMES,
     ApiKey,
     Batch,
     BatchStatus,
@@ -36,6 +37,9 @@ VERSION_COLUMNS = (
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+#: stored text -> Outcome, without the Enum constructor's cost (one per version read)
+_OUTCOMES = {o.value: o for o in Outcome}
+_STORED = frozenset(o.value for o in STORED_OUTCOMES)
 
 
 def api_key(row: Sequence[Any]) -> ApiKey:
@@ -121,7 +125,7 @@ def version(row: Sequence[Any]) -> RecordVersion:
         content_hash=bytes(row[5]),
         source_updated_at=row[6],
         deleted=bool(row[7]),
-        outcome=Outcome(row[8]),
+        outcome=_OUTCOMES[row[8]],
         previous_version_id=str(row[9]) if row[9] is not None else None,
         batch_id=str(row[10]),
         batch_index=row[11],
@@ -148,3 +152,9 @@ def decode_results(blob: bytes, rejected_only: bool = False) -> list[RecordResul
         for i, et, rid, o, vid, code, msg in _decode(blob)
         if code is not None or not rejected_only
     ]
+
+
+def stored_version_ids(blob: bytes) -> list[str]:
+    """The ids of the versions a receipt says were stored, in receipt order: what
+    normalization reads (without building every line's RecordResult)."""
+    return [vid for _, _, _, o, vid, _, _ in _decode(blob) if o in _STORED and vid]

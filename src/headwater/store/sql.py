@@ -221,6 +221,12 @@ class SqlReads:
         )
         return rows.decode_results(bytes(row[0]), rejected_only) if row else None
 
+    def batch_version_ids(self, org_id: str, batch_id: str) -> list[str] | None:
+        row = self._one(
+            "SELECT results FROM batches WHERE id = %s AND org_id = %s", (batch_id, org_id)
+        )
+        return rows.stored_version_ids(bytes(row[0])) if row else None
+
     def get_version(self, org_id: str, version_id: str) -> RecordVersion | None:
         row = self._one(
             f"SELECT {rows.VERSION_COLUMNS} FROM record_versions WHERE id = %s AND org_id = %s",
@@ -357,7 +363,7 @@ class SqlReads:
         return aliases
 
 
-def _actor(row: Sequence[Any]) -> Actor:
+def actor_of_row(row: Sequence[Any]) -> Actor:
     merged = str(row[4]) if row[4] is not None else None
     return Actor(str(row[0]), row[1], row[2], bool(row[3]), merged)
 
@@ -687,24 +693,17 @@ class SqlWriteTx:
                 for row in self._execute(
                     f"{columns} {condition} IN ({marks(len(chunk))})", (org_id, *chunk)
                 ):
-                    actors[str(row[0])] = _actor(row)
+                    actors[str(row[0])] = actor_of_row(row)
         targets = sorted({a.merged_into for a in actors.values() if a.merged_into} - set(actors))
         for chunk in chunks(targets):
             for row in self._execute(
                 f"{columns} AND id IN ({marks(len(chunk))})", (org_id, *chunk)
             ):
-                actors[str(row[0])] = _actor(row)
+                actors[str(row[0])] = actor_of_row(row)
         return list(actors.values())
 
     def apply_actor_changes(self, org_id: str, changes: Changes, now: int) -> None:
-        self._executemany(
-            "INSERT INTO actors (id, org_id, email, name, folded_name, placeholder, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [
-                (a.id, org_id, a.email, a.name, a.folded_name, a.placeholder, now)
-                for a in changes.created.values()
-            ],
-        )
+        self._insert_actors(org_id, list(changes.created.values()), now)
         for actor_id, name in changes.named.items():
             self._execute(
                 "UPDATE actors SET name = %s, folded_name = %s WHERE id = %s",
@@ -726,6 +725,13 @@ class SqlWriteTx:
                 (merge.into_id, merge.placeholder_id),
             )
             self._execute("DELETE FROM actor_aliases WHERE actor_id = %s", (merge.placeholder_id,))
+
+    def _insert_actors(self, org_id: str, actors: Sequence[Actor], now: int) -> None:
+        self._executemany(
+            "INSERT INTO actors (id, org_id, email, name, folded_name, placeholder, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(a.id, org_id, a.email, a.name, a.folded_name, a.placeholder, now) for a in actors],
+        )
 
     def add_aliases(self, org_id: str, aliases: Iterable[tuple[str, str, str]]) -> None:
         self._executemany(
