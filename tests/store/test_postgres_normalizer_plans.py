@@ -8,7 +8,6 @@ here are filled without ANALYZE, which is where the planner goes wrong.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from headwater.store.postgres import (
     TOMBSTONES_BY_KEY,
     VERSIONS_BY_ID,
 )
+from tests.store.plans import assert_probes, plan_nodes
 
 ORG = "01900000-0000-7000-8000-000000000002"
 SOURCE = "01900000-0000-7000-8000-000000000001"
@@ -54,48 +54,25 @@ def filled(database_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield db
 
 
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
-def _plan(db: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    row = db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()
-    assert row is not None
-    document = row[0] if isinstance(row[0], list) else json.loads(row[0])
-    return list(_nodes(document[0]["Plan"]))
-
-
-def _assert_probes(nodes: list[dict[str, Any]], table: str, loops: int, found: int) -> None:
-    on_table = [n for n in nodes if n.get("Relation Name") == table]
-    assert on_table, nodes
-    assert all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in on_table), on_table
-    assert not [n for n in nodes if n["Node Type"] in ("Hash Join", "Merge Join")], nodes
-    assert not [n for n in nodes if n.get("Rows Removed by Filter", 0) > len(ASKED)], nodes
-    assert [n["Actual Loops"] for n in on_table] == [loops]
-    assert nodes[0]["Actual Rows"] == found
-
-
 def test_actors_are_probed_by_email(filled: psycopg.Connection[Any]) -> None:
     emails = [f"a{i}@acme.example" for i in ASKED]
-    nodes = _plan(filled, ACTORS_BY_EMAIL, (emails, ORG))
-    _assert_probes(nodes, "actors", len(ASKED), len(FOUND))
+    nodes = plan_nodes(filled, ACTORS_BY_EMAIL, (emails, ORG))
+    assert_probes(nodes, "actors", len(ASKED), len(FOUND))
 
 
 def test_actors_are_probed_by_name(filled: psycopg.Connection[Any]) -> None:
     names = [f"a {i}" for i in ASKED]
-    nodes = _plan(filled, ACTORS_BY_NAME, (names, ORG))
-    _assert_probes(nodes, "actors", len(ASKED), len(FOUND))
+    nodes = plan_nodes(filled, ACTORS_BY_NAME, (names, ORG))
+    assert_probes(nodes, "actors", len(ASKED), len(FOUND))
 
 
 def test_tombstones_are_probed_by_key(filled: psycopg.Connection[Any]) -> None:
     params = (["deal"] * len(ASKED), [f"d-{i}" for i in ASKED], SOURCE)
-    nodes = _plan(filled, TOMBSTONES_BY_KEY, params)
-    _assert_probes(nodes, "record_versions", len(ASKED), len([i for i in FOUND if i % 10 == 0]))
+    nodes = plan_nodes(filled, TOMBSTONES_BY_KEY, params)
+    assert_probes(nodes, "record_versions", len(ASKED), len([i for i in FOUND if i % 10 == 0]))
 
 
 def test_versions_are_probed_by_id(filled: psycopg.Connection[Any]) -> None:
     ids = [f"00000000-0000-4000-8000-{i:012d}" for i in ASKED]
-    nodes = _plan(filled, VERSIONS_BY_ID, (ids, ORG))
-    _assert_probes(nodes, "record_versions", len(ASKED), len(FOUND))
+    nodes = plan_nodes(filled, VERSIONS_BY_ID, (ids, ORG))
+    assert_probes(nodes, "record_versions", len(ASKED), len(FOUND))

@@ -8,7 +8,6 @@ not analyzed, as on a server without autovacuum, which is where the planner goes
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ import psycopg
 import pytest
 
 from headwater.store.postgres import HEADS_BY_KEY, VERSIONS_BY_IDENTITY
+from tests.store.plans import assert_probes, plan_nodes
 
 SOURCE = "01900000-0000-7000-8000-000000000001"
 ORG = "01900000-0000-7000-8000-000000000002"
@@ -45,29 +45,6 @@ def filled(database_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield db
 
 
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
-def _plan(db: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    row = db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()
-    assert row is not None
-    document = row[0] if isinstance(row[0], list) else json.loads(row[0])
-    return list(_nodes(document[0]["Plan"]))
-
-
-def _assert_probes(nodes: list[dict[str, Any]], table: str, found: int) -> None:
-    on_table = [n for n in nodes if n.get("Relation Name") == table]
-    assert on_table, nodes
-    assert all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in on_table), on_table
-    assert not [n for n in nodes if n["Node Type"] in ("Hash Join", "Merge Join")], nodes
-    # one probe per key asked for, and exactly the stored ones found
-    assert [n["Actual Loops"] for n in on_table] == [len(ASKED)]
-    assert nodes[0]["Actual Rows"] == found
-
-
 #: a batch's worth of keys (500), half of them not stored
 ASKED = list(range(1, STORED * 2, 20))
 
@@ -75,12 +52,12 @@ ASKED = list(range(1, STORED * 2, 20))
 def test_heads_are_probed_by_key(filled: psycopg.Connection[Any]) -> None:
     asked = [i for i in ASKED if i <= STORED]
     params = (["deal"] * len(ASKED), [f"d-{i}" for i in ASKED], SOURCE)
-    nodes = _plan(filled, HEADS_BY_KEY, params)
-    _assert_probes(nodes, "record_heads", len(asked))
+    nodes = plan_nodes(filled, HEADS_BY_KEY, params)
+    assert_probes(nodes, "record_heads", len(ASKED), len(asked))
 
 
 def test_versions_are_probed_by_identity(filled: psycopg.Connection[Any]) -> None:
     hashes = [hashlib.sha256(str(i).encode()).digest() for i in ASKED]
     params = (["deal"] * len(ASKED), [f"d-{i}" for i in ASKED], hashes, ASKED, SOURCE)
-    nodes = _plan(filled, VERSIONS_BY_IDENTITY, params)
-    _assert_probes(nodes, "record_versions", len([i for i in ASKED if i <= STORED]))
+    nodes = plan_nodes(filled, VERSIONS_BY_IDENTITY, params)
+    assert_probes(nodes, "record_versions", len(ASKED), len([i for i in ASKED if i <= STORED]))
