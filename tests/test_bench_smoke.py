@@ -53,3 +53,35 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
     for phase in phases.values():
         assert phase["figures"]["errors"] == 0
         assert phase["figures"]["notDone"] == 0
+
+
+def _run_module(module: str, *args: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, "-m", module, "--records", "1000", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-4000:]
+    return completed.stdout
+
+
+def test_ingest_profile_runs() -> None:
+    """`python -m bench.ingest_profile`: every stage is reported for both loads."""
+    lines = _run_module("bench.ingest_profile").splitlines()
+    table = {line.split("  ")[0].strip(): line.split()[-2:] for line in lines if "  " in line}
+    for stage in ("validate", "load_heads", "insert_versions", "commit", "total"):
+        assert stage in table, lines
+    first, replay = (float(value) for value in table["insert_versions"])
+    assert first > 0 and replay == 0.0  # a replay stores no version
+    assert any(line.startswith("records/s") for line in lines), lines
+
+
+def test_normalize_profile_runs() -> None:
+    """`python -m bench.normalize_profile --digest`: every batch normalized, events written."""
+    output = _run_module("bench.normalize_profile", "--digest")
+    assert "2 batches, 1000 records" in output, output
+    assert "worker CPU" in output, output
