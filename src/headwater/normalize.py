@@ -50,29 +50,53 @@ def normalize_batch(store: Store, claimed: ClaimedBatch, worker_id: str) -> int:
     return len(drafts)
 
 
-def renormalize_source(store: Store, claimed: ClaimedBatch, worker_id: str) -> int:
+#: records per renormalization step: bounds memory and the length of each transaction
+RENORMALIZE_RECORDS = 1_000
+
+
+def renormalize_source(
+    store: Store,
+    claimed: ClaimedBatch,
+    worker_id: str,
+    lease_micros: int,
+    step_records: int | None = None,
+) -> int:
     """Rebuild a source's events from its stored versions with the current mappings.
 
     Event ids are deterministic, so events that come out the same are kept as they are
-    (same feed position, same createdAt); events no longer produced are removed.
+    (same feed position, same createdAt); events no longer produced are removed. The
+    source is rebuilt `step_records` records at a time (a record's events depend on its
+    own chain only), one transaction per step, each renewing the lease and the batch's
+    progress, so a large source neither lives in memory at once nor outlasts the lease.
+    A crash midway leaves finished steps in place; the retry redoes them as no-ops.
     """
-    org_id = claimed.org_id
-    chain = store.source_versions(org_id, claimed.source_id)
-    versions = {v.id: v for v in chain}
-    drafts = derive(store, org_id, claimed.source_id, chain, versions)
-
+    org_id, source_id = claimed.org_id, claimed.source_id
+    total = store.source_counts(org_id, source_id).versions
+    done = events = 0
+    after = None
+    step = step_records or RENORMALIZE_RECORDS
+    while keys := store.source_record_keys(org_id, source_id, after, step):
+        chain = store.versions_between(org_id, source_id, keys[0], keys[-1])
+        versions = {v.id: v for v in chain}
+        drafts = derive(store, org_id, source_id, chain, versions)
+        with store.write() as tx:
+            if not tx.extend_lease(claimed.id, worker_id, now_micros() + lease_micros):
+                raise LeaseLost(claimed.id)
+            tx.lock_feed(org_id)
+            drafts = _apply_tombstones(tx, source_id, drafts)
+            existing = tx.event_ids_between(source_id, keys[0], keys[-1])
+            tx.delete_events(sorted(existing - {d.id for d in drafts}))
+            fresh = [d for d in drafts if d.id not in existing]
+            _write_events(tx, org_id, source_id, versions, fresh)
+            done += len(chain)
+            tx.set_progress(claimed.id, done, max(total, done))
+        events += len(drafts)
+        after = keys[-1]
     with store.write() as tx:
-        tx.lock_feed(org_id)
-        drafts = _apply_tombstones(tx, claimed.source_id, drafts)
-        existing = tx.source_event_ids(claimed.source_id)
-        tx.delete_events(sorted(existing - {d.id for d in drafts}))
-        _write_events(
-            tx, org_id, claimed.source_id, versions, [d for d in drafts if d.id not in existing]
-        )
-        tx.set_progress(claimed.id, len(chain), len(chain))
-        if not tx.complete_batch(claimed.id, worker_id, 0, len(drafts), now_micros()):
+        tx.set_progress(claimed.id, done, done)
+        if not tx.complete_batch(claimed.id, worker_id, 0, events, now_micros()):
             raise LeaseLost(claimed.id)
-    return len(drafts)
+    return events
 
 
 def derive(

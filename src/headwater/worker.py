@@ -63,7 +63,7 @@ class Worker:
             return True
         try:
             if claimed.kind == "renormalize":
-                normalize.renormalize_source(self.store, claimed, self.id)
+                normalize.renormalize_source(self.store, claimed, self.id, self.lease_micros)
             else:
                 normalize.normalize_batch(self.store, claimed, self.id)
         except normalize.LeaseLost:

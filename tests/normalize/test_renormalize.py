@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import headwater.normalize
+from headwater.ids import now_micros
 from headwater.store import Store
 from headwater.worker import Worker
 from tests.conftest import SEED_PAYLOADS, assert_error, bearer
@@ -26,6 +27,14 @@ from tests.normalize.helpers import (
 )
 
 T1, T2, T3 = (f"2026-06-1{d}T10:00:00Z" for d in range(1, 4))
+
+
+@pytest.fixture(autouse=True, params=[1, 1000], ids=["step-1-record", "one-step"])
+def step_records(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Every test runs with the source rebuilt one record per transaction, and in one go:
+    the result must not depend on the step."""
+    monkeypatch.setattr(headwater.normalize, "RENORMALIZE_RECORDS", request.param)
+    return int(request.param)
 
 
 def _fill(client: TestClient, token: str, source: str, normalize_all: Callable[[], int]) -> None:
@@ -258,3 +267,47 @@ def test_renormalize_honours_idempotency_keys(
     assert again.headers.get("idempotent-replayed") == "true"
     assert again.json()["data"]["batchId"] == first.json()["data"]["batchId"]
     assert normalize_all() == 1
+
+
+def test_a_long_renormalize_renews_its_lease_and_stops_when_it_is_lost(
+    client: TestClient,
+    token: str,
+    source_id: str,
+    store: Store,
+    normalize_all: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
+    step_records: int,
+) -> None:
+    _fill(client, token, source_id, normalize_all)
+    job = _renormalize(client, token, source_id)
+    now = now_micros()
+    with store.write() as tx:
+        claimed = tx.claim_batch("worker-a", now, now + 1)  # a lease about to run out
+    assert claimed is not None and claimed.id == job["batchId"]
+
+    steps: list[int | None] = []
+    real_versions_between = store.versions_between
+
+    def versions_between(*args: Any) -> Any:
+        """Before the second step, another worker takes the batch over."""
+        lease = store._query(  # type: ignore[attr-defined]
+            "SELECT lease_until FROM batches WHERE id = %s", (claimed.id,)
+        )[0][0]
+        steps.append(lease)
+        if len(steps) == 2:
+            with store.write() as tx:
+                tx._execute(  # type: ignore[attr-defined]
+                    "UPDATE batches SET worker_id = 'worker-b' WHERE id = %s", (claimed.id,)
+                )
+        return real_versions_between(*args)
+
+    monkeypatch.setattr(store, "versions_between", versions_between)
+    if step_records == 1:
+        with pytest.raises(headwater.normalize.LeaseLost):
+            headwater.normalize.renormalize_source(store, claimed, "worker-a", 60_000_000)
+        assert steps[0] == now + 1 and steps[1] > now + 50_000_000  # the first step renewed it
+        progress = batch(client, token, claimed.id)["progress"]
+        assert 0 < progress["done"] < progress["total"] == 8  # the first step is kept
+    else:
+        headwater.normalize.renormalize_source(store, claimed, "worker-a", 60_000_000)
+        assert batch(client, token, claimed.id)["status"] == "done"  # one step: never lost

@@ -14,7 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from headwater.store.postgres import HEADS_BY_KEY, VERSIONS_BY_IDENTITY
+from headwater.store.postgres import HEADS_BY_KEY, VERSIONS_BY_IDENTITY, PostgresStore
+from headwater.store.sql import RECORD_KEYS_AFTER, VERSIONS_BETWEEN
 from tests.store.plans import assert_probes, plan_nodes
 
 SOURCE = "01900000-0000-7000-8000-000000000001"
@@ -61,3 +62,25 @@ def test_versions_are_probed_by_identity(filled: psycopg.Connection[Any]) -> Non
     params = (["deal"] * len(ASKED), [f"d-{i}" for i in ASKED], hashes, ASKED, SOURCE)
     nodes = plan_nodes(filled, VERSIONS_BY_IDENTITY, params)
     assert_probes(nodes, "record_versions", len(ASKED), len([i for i in ASKED if i <= STORED]))
+
+
+def _rows_read(nodes: list[dict[str, Any]]) -> int:
+    """The most rows any scan of the plan read (no sequential scans allowed)."""
+    scans = [n for n in nodes if "Scan" in n["Node Type"]]
+    assert scans and not [n for n in scans if n["Node Type"] == "Seq Scan"], nodes
+    return max(n["Actual Rows"] * n["Actual Loops"] for n in scans)
+
+
+def test_renormalize_steps_read_one_range_of_records(filled: psycopg.Connection[Any]) -> None:
+    """A renormalize reads a source a range of record keys at a time (normalize.py): index
+    range scans that read the rows of the range, not every row of the source after it."""
+    params = (SOURCE, "deal", "d-100", "deal", "d-1009", ORG)
+    nodes = plan_nodes(filled, VERSIONS_BETWEEN, params)
+    assert nodes[0]["Actual Rows"] == 11  # d-100, d-1000 ... d-1009
+    assert _rows_read(nodes) <= 11
+
+    for setting in PostgresStore.KEY_WALK_SETTINGS:
+        filled.execute(setting)
+    nodes = plan_nodes(filled, RECORD_KEYS_AFTER, (SOURCE, ORG, "deal", "d-100", 10))
+    assert nodes[0]["Actual Rows"] == 10
+    assert _rows_read(nodes) <= 10

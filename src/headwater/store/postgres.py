@@ -26,7 +26,7 @@ from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
-from headwater.store.sql import SqlReads, SqlWriteTx, actor_of_row
+from headwater.store.sql import RECORD_KEYS_AFTER, SqlReads, SqlWriteTx, actor_of_row
 from headwater.store.urls import libpq_url
 
 
@@ -135,6 +135,23 @@ class PostgresStore(SqlReads):
             version = rows.version(row)
             found[version.id] = version
         return found
+
+    #: Without statistics the planner expects the key range to be tiny and reads all of it
+    #: through a bitmap scan, then sorts: every step of a renormalize would read the rest
+    #: of the source. Walking the primary key in order stops after `limit` rows.
+    KEY_WALK_SETTINGS = ("SET LOCAL enable_bitmapscan = off",)
+
+    def source_record_keys(
+        self, org_id: str, source_id: str, after: RecordKey | None, limit: int
+    ) -> list[RecordKey]:
+        start = (after.entity_type, after.record_id) if after is not None else ("", "")
+        with _translated(), self.pool.connection() as connection, connection.transaction():
+            for setting in self.KEY_WALK_SETTINGS:
+                connection.execute(setting)
+            found = connection.execute(
+                RECORD_KEYS_AFTER, (source_id, org_id, *start, limit)
+            ).fetchall()
+        return [RecordKey(entity_type, record_id) for entity_type, record_id in found]
 
     def close(self) -> None:
         self.pool.close()

@@ -52,6 +52,23 @@ def marks(count: int) -> str:
     return ",".join(["%s"] * count)
 
 
+#: a renormalize's reads, a range of record keys at a time (row-value comparisons: one
+#: index range in both dialects; tests/store/test_postgres_plans.py)
+RECORD_KEYS_AFTER = (
+    "SELECT entity_type, record_id FROM record_heads WHERE source_id = %s AND org_id = %s "
+    "AND (entity_type, record_id) > (%s, %s) ORDER BY entity_type, record_id LIMIT %s"
+)
+VERSIONS_BETWEEN = (
+    f"SELECT {rows.VERSION_COLUMNS} FROM record_versions WHERE source_id = %s "
+    "AND (entity_type, record_id) >= (%s, %s) AND (entity_type, record_id) <= (%s, %s) "
+    "AND org_id = %s ORDER BY entity_type, record_id, source_updated_at, id"
+)
+
+
+def _pair(key: RecordKey) -> tuple[str, str]:
+    return key.entity_type, key.record_id
+
+
 def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
@@ -255,6 +272,31 @@ class SqlReads:
                 "WHERE org_id = %s AND source_id = %s "
                 "ORDER BY entity_type, record_id, source_updated_at, id",
                 (org_id, source_id),
+            )
+        ]
+
+    def source_record_keys(
+        self, org_id: str, source_id: str, after: RecordKey | None, limit: int
+    ) -> list[RecordKey]:
+        """The source's record keys in (entity type, record id) order, `limit` at a time
+        after `after` (keyset pagination over the heads' primary key)."""
+        start = _pair(after) if after is not None else ("", "")  # no entity type is empty
+        return [
+            RecordKey(entity_type, record_id)
+            for entity_type, record_id in self._query(
+                RECORD_KEYS_AFTER, (source_id, org_id, *start, limit)
+            )
+        ]
+
+    def versions_between(
+        self, org_id: str, source_id: str, first: RecordKey, last: RecordKey
+    ) -> list[RecordVersion]:
+        """Every version of the records from `first` to `last` (inclusive, in key order),
+        each record's chain in order: one range of the identity index."""
+        return [
+            rows.version(row)
+            for row in self._query(
+                VERSIONS_BETWEEN, (source_id, *_pair(first), *_pair(last), org_id)
             )
         ]
 
@@ -630,6 +672,15 @@ class SqlWriteTx:
             params,
         )
 
+    def extend_lease(self, batch_id: str, worker_id: str, until: int) -> bool:
+        """Keep a long batch (a renormalize) ours; False when another worker has it."""
+        cursor = self._execute(
+            "UPDATE batches SET lease_until = %s "
+            "WHERE id = %s AND worker_id = %s AND status = 'processing'",
+            (until, batch_id, worker_id),
+        )
+        return bool(cursor.rowcount == 1)
+
     def set_progress(self, batch_id: str, done: int, total: int) -> None:
         self._execute(
             "UPDATE batches SET progress_done = %s, progress_total = %s WHERE id = %s",
@@ -763,11 +814,14 @@ class SqlWriteTx:
             (True, source_id, key.entity_type, key.record_id, before, False),
         )
 
-    def source_event_ids(self, source_id: str) -> set[str]:
+    def event_ids_between(self, source_id: str, first: RecordKey, last: RecordKey) -> set[str]:
+        """The ids of the events of the records from `first` to `last` (inclusive)."""
         return {
             str(row[0])
             for row in self._execute(
-                "SELECT id FROM events WHERE source_id = %s", (source_id,)
+                "SELECT id FROM events WHERE source_id = %s "
+                "AND (entity_type, entity_id) >= (%s, %s) AND (entity_type, entity_id) <= (%s, %s)",
+                (source_id, *_pair(first), *_pair(last)),
             ).fetchall()
         }
 
