@@ -36,6 +36,10 @@ STAGES = (
 )  # fmt: skip
 
 
+#: the stages that are not store calls inside the transaction
+_NOT_TX_CALLS = {"validate", "plan and the rest", "commit"}
+
+
 class _TimedTx:
     """Forwards to a WriteTx, adding each call's wall time to `totals[method name]`."""
 
@@ -72,9 +76,6 @@ def run_phase(store: Store, org_id: str, bodies: list[bytes]) -> collections.Cou
             totals["plan and the rest"] += (applied - begun) - calls
         totals["commit"] += time.perf_counter() - applied
     return totals
-
-
-_NOT_TX_CALLS = {"validate", "plan and the rest", "commit"}
 
 
 def main(argv: list[str] | None = None) -> None:

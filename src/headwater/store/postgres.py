@@ -26,7 +26,13 @@ from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
-from headwater.store.sql import RECORD_KEYS_AFTER, SqlReads, SqlWriteTx, actor_of_row
+from headwater.store.sql import (
+    RECORD_KEYS_AFTER,
+    SqlReads,
+    SqlWriteTx,
+    actor_of_row,
+    key_pair,
+)
 from headwater.store.urls import libpq_url
 
 
@@ -144,7 +150,7 @@ class PostgresStore(SqlReads):
     def source_record_keys(
         self, org_id: str, source_id: str, after: RecordKey | None, limit: int
     ) -> list[RecordKey]:
-        start = (after.entity_type, after.record_id) if after is not None else ("", "")
+        start = key_pair(after) if after is not None else ("", "")
         with _translated(), self.pool.connection() as connection, connection.transaction():
             for setting in self.KEY_WALK_SETTINGS:
                 connection.execute(setting)

@@ -65,7 +65,8 @@ VERSIONS_BETWEEN = (
 )
 
 
-def _pair(key: RecordKey) -> tuple[str, str]:
+def key_pair(key: RecordKey) -> tuple[str, str]:
+    """A record key as the two bound parameters of a row-value comparison."""
     return key.entity_type, key.record_id
 
 
@@ -280,7 +281,7 @@ class SqlReads:
     ) -> list[RecordKey]:
         """The source's record keys in (entity type, record id) order, `limit` at a time
         after `after` (keyset pagination over the heads' primary key)."""
-        start = _pair(after) if after is not None else ("", "")  # no entity type is empty
+        start = key_pair(after) if after is not None else ("", "")  # no entity type is empty
         return [
             RecordKey(entity_type, record_id)
             for entity_type, record_id in self._query(
@@ -296,7 +297,7 @@ class SqlReads:
         return [
             rows.version(row)
             for row in self._query(
-                VERSIONS_BETWEEN, (source_id, *_pair(first), *_pair(last), org_id)
+                VERSIONS_BETWEEN, (source_id, *key_pair(first), *key_pair(last), org_id)
             )
         ]
 
@@ -821,7 +822,7 @@ class SqlWriteTx:
             for row in self._execute(
                 "SELECT id FROM events WHERE source_id = %s "
                 "AND (entity_type, entity_id) >= (%s, %s) AND (entity_type, entity_id) <= (%s, %s)",
-                (source_id, *_pair(first), *_pair(last)),
+                (source_id, *key_pair(first), *key_pair(last)),
             ).fetchall()
         }
 
