@@ -43,6 +43,8 @@ from bench.server import (
 
 PHASES = ("first", "replay", "replay10", "preload", "memory")
 ROOT = Path(__file__).resolve().parent.parent
+#: where profiles (and other outputs worth keeping) go: ignored by git, never the root
+RESULTS = ROOT / "bench" / "results"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -183,7 +185,8 @@ class Bench:
         status = {role: proc_status(pid) for role, pid in pids.items()}
         for role, (out, process) in profilers.items():
             process.wait()
-            kept = (self.args.json.parent if self.args.json else Path.cwd()) / out.name
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            kept = RESULTS / out.name
             shutil.copyfile(out, kept)
             print(profile.summarise(kept), flush=True)
             log(f"{role} profile (collapsed stacks) in {kept}")

@@ -89,3 +89,30 @@ def test_help_names_every_command() -> None:
     output = CliRunner().invoke(main, ["--help"]).output
     for command in ("serve", "migrate", "keys"):
         assert command in output
+
+
+def test_every_option_of_serve_and_worker_has_an_environment_variable() -> None:
+    """Flags mirror `config.ENVIRONMENT`, and show the defaults `config.DEFAULTS` holds."""
+    import click
+
+    from headwater import cli, config
+
+    variables: dict[str, object] = {}
+    for command in (cli.serve, cli.worker):
+        for param in command.params:
+            assert isinstance(param, click.Option)
+            assert param.envvar, f"{command.name} {param.opts} has no environment variable"
+            variables[str(param.envvar)] = param.default
+    assert set(variables) == set(config.ENVIRONMENT)
+    for variable, field in config.ENVIRONMENT.items():
+        assert variables[variable] == getattr(config.DEFAULTS, field), variable
+
+
+def test_worker_settings_from_environment() -> None:
+    from headwater.config import Settings
+
+    settings = Settings.from_env({"HEADWATER_POLL_INTERVAL": "1.5", "HEADWATER_LEASE": "90"})
+    assert (settings.poll_interval, settings.lease_seconds) == (1.5, 90.0)
+    output = CliRunner().invoke(main, ["worker", "--help"]).output
+    assert "HEADWATER_POLL_INTERVAL" in output
+    assert "HEADWATER_LEASE" in output

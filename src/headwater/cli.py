@@ -12,13 +12,13 @@ import sys
 import click
 
 from headwater import client_commands
-from headwater.config import DEFAULT_DATABASE_URL, Settings
+from headwater.config import DEFAULTS, Settings
 from headwater.observability import configure_logging
 
 database_option = click.option(
     "--database-url",
     envvar="HEADWATER_DATABASE_URL",
-    default=DEFAULT_DATABASE_URL,
+    default=DEFAULTS.database_url,
     show_default=True,
     show_envvar=True,
     help="sqlite:///path.db (embedded) or postgresql://user@host/db.",
@@ -33,20 +33,29 @@ def main() -> None:
 
 @main.command()
 @click.option(
-    "--host", envvar="HEADWATER_HOST", default="127.0.0.1", show_default=True, show_envvar=True
+    "--host", envvar="HEADWATER_HOST", default=DEFAULTS.host, show_default=True, show_envvar=True
 )
 @click.option(
-    "--port", envvar="HEADWATER_PORT", default=8000, show_default=True, show_envvar=True, type=int
+    "--port",
+    envvar="HEADWATER_PORT",
+    default=DEFAULTS.port,
+    show_default=True,
+    show_envvar=True,
+    type=int,
 )
 @database_option
 @click.option(
-    "--log-level", envvar="HEADWATER_LOG_LEVEL", default="info", show_default=True, show_envvar=True
+    "--log-level",
+    envvar="HEADWATER_LOG_LEVEL",
+    default=DEFAULTS.log_level,
+    show_default=True,
+    show_envvar=True,
 )
 @click.option(
     "--worker/--no-worker",
     "embedded_worker",
     envvar="HEADWATER_EMBEDDED_WORKER",
-    default=True,
+    default=DEFAULTS.embedded_worker,
     show_default=True,
     show_envvar=True,
     help="Run the normalizer inside this process.",
@@ -54,7 +63,7 @@ def main() -> None:
 @click.option(
     "--rate-limit",
     envvar="HEADWATER_RATE_LIMIT",
-    default=1000.0,
+    default=DEFAULTS.rate_limit,
     show_default=True,
     show_envvar=True,
     help="Requests per second per API key; 0 turns the limit off.",
@@ -62,7 +71,7 @@ def main() -> None:
 @click.option(
     "--rate-burst",
     envvar="HEADWATER_RATE_BURST",
-    default=2000.0,
+    default=DEFAULTS.rate_burst,
     show_default=True,
     show_envvar=True,
     help="Requests a key may send at once before the rate applies.",
@@ -110,10 +119,22 @@ def serve(
 @main.command()
 @database_option
 @click.option(
-    "--poll-interval", default=0.2, show_default=True, help="Seconds between polls when idle."
+    "--poll-interval",
+    envvar="HEADWATER_POLL_INTERVAL",
+    default=DEFAULTS.poll_interval,
+    show_default=True,
+    show_envvar=True,
+    type=float,
+    help="Seconds between polls when idle.",
 )
 @click.option(
-    "--lease", default=60.0, show_default=True, help="Seconds a claimed batch stays ours."
+    "--lease",
+    envvar="HEADWATER_LEASE",
+    default=DEFAULTS.lease_seconds,
+    show_default=True,
+    show_envvar=True,
+    type=float,
+    help="Seconds a claimed batch stays this worker's.",
 )
 def worker(database_url: str, poll_interval: float, lease: float) -> None:
     """Run a standalone normalizer (any number may share one database).

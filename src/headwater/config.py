@@ -21,6 +21,8 @@ ENVIRONMENT = {
     "HEADWATER_LOG_LEVEL": "log_level",
     "HEADWATER_RATE_LIMIT": "rate_limit",
     "HEADWATER_RATE_BURST": "rate_burst",
+    "HEADWATER_POLL_INTERVAL": "poll_interval",
+    "HEADWATER_LEASE": "lease_seconds",
 }
 
 
@@ -36,6 +38,10 @@ class Settings:
     #: requests per second per API key (0 turns limiting off), and the burst allowed
     rate_limit: float = 1000.0
     rate_burst: float = 2000.0
+    #: the normalizer's seconds between polls when idle, and how long a claimed batch
+    #: stays its own before another worker may take it
+    poll_interval: float = 0.2
+    lease_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -49,9 +55,13 @@ class Settings:
         settings = cls()
         if "port" in values:
             values["port"] = int(str(values["port"]))
-        for name in ("rate_limit", "rate_burst"):
+        for name in ("rate_limit", "rate_burst", "poll_interval", "lease_seconds"):
             if name in values:
                 values[name] = float(str(values[name]))
         if "embedded_worker" in values and isinstance(values["embedded_worker"], str):
             values["embedded_worker"] = values["embedded_worker"].lower() in {"1", "true", "yes"}
         return replace(settings, **values)  # type: ignore[arg-type]
+
+
+#: every default, in one place: the CLI's options show and use these
+DEFAULTS = Settings()

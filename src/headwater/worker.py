@@ -14,6 +14,7 @@ import threading
 import uuid
 
 from headwater import normalize
+from headwater.config import DEFAULTS
 from headwater.core import retry
 from headwater.ids import now_micros
 from headwater.observability import Metrics
@@ -28,8 +29,8 @@ class Worker:
         store: Store,
         *,
         worker_id: str | None = None,
-        poll_interval: float = 0.2,
-        lease_seconds: float = 60.0,
+        poll_interval: float = DEFAULTS.poll_interval,
+        lease_seconds: float = DEFAULTS.lease_seconds,
         max_attempts: int = retry.MAX_ATTEMPTS,
         metrics: Metrics | None = None,
     ) -> None:

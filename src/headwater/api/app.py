@@ -37,7 +37,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         stop = threading.Event()
         thread = None
         if settings.embedded_worker:
-            app.state.worker = Worker(app.state.store, metrics=metrics)
+            app.state.worker = Worker(
+                app.state.store,
+                metrics=metrics,
+                poll_interval=settings.poll_interval,
+                lease_seconds=settings.lease_seconds,
+            )
             thread = threading.Thread(target=app.state.worker.run, args=(stop,), name="normalizer")
             thread.start()
         try:
