@@ -16,7 +16,7 @@ import msgspec
 from headwater.core.actors import Changes, Directory, fold_name
 from headwater.core.events import EventDraft, VersionView, events_for
 from headwater.core.mapping import Mapping, mappings_for
-from headwater.core.models import ClaimedBatch, EventRow, Outcome, RecordVersion
+from headwater.core.models import AliasKind, ClaimedBatch, EventRow, Outcome, RecordVersion
 from headwater.ids import new_id, now_micros
 from headwater.store.base import Store, WriteTx
 
@@ -171,9 +171,9 @@ def _write_events(
         if draft.actor is not None and actor_id is not None:
             actor_id = _canonical(directory, actor_id)
             if draft.actor.email:
-                aliases.append((actor_id, "email", draft.actor.email))
+                aliases.append((actor_id, AliasKind.EMAIL.value, draft.actor.email))
             if draft.actor.name:
-                aliases.append((actor_id, "name", draft.actor.name))
+                aliases.append((actor_id, AliasKind.NAME.value, draft.actor.name))
     tx.add_aliases(org_id, aliases)
 
     first = tx.next_seqs(org_id, len(drafts))

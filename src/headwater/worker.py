@@ -16,6 +16,7 @@ import uuid
 from headwater import normalize
 from headwater.config import DEFAULTS
 from headwater.core import retry
+from headwater.core.models import BatchKind
 from headwater.ids import now_micros
 from headwater.observability import Metrics
 from headwater.store.base import Store
@@ -63,7 +64,7 @@ class Worker:
                 )
             return True
         try:
-            if claimed.kind == "renormalize":
+            if claimed.kind is BatchKind.RENORMALIZE:
                 normalize.renormalize_source(self.store, claimed, self.id, self.lease_micros)
             else:
                 normalize.normalize_batch(self.store, claimed, self.id)

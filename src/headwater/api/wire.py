@@ -11,6 +11,7 @@ from headwater.core.models import (
     ActorView,
     ApiKey,
     Batch,
+    BatchKind,
     BatchStatus,
     HeadRow,
     Outcome,
@@ -101,9 +102,9 @@ def batch(b: Batch, results: list[RecordResult]) -> s.BatchOut:
         started_at=_time(b.started_at),
         completed_at=_time(b.completed_at),
         attempts=b.attempts,
-        kind=b.kind,  # type: ignore[arg-type]
+        kind=b.kind.value,
         progress=s.Progress(done=b.progress_done, total=b.progress_total)
-        if b.kind == "renormalize"
+        if b.kind is BatchKind.RENORMALIZE
         else None,
         outcomes=s.Outcomes(
             created=b.counts[Outcome.CREATED],

@@ -39,10 +39,24 @@ class BatchStatus(enum.StrEnum):
     ERROR = "error"  #: gave up after the last attempt (processing -> error)
 
 
+class BatchKind(enum.StrEnum):
+    """What a batch asks the normalizer to do."""
+
+    INGEST = "ingest"  #: normalize the versions one ingest request stored
+    RENORMALIZE = "renormalize"  #: rebuild every event of a source (spec §6.5)
+
+
 class SourceStatus(enum.StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     ARCHIVED = "archived"
+
+
+class AliasKind(enum.StrEnum):
+    """What an actor alias records: an address or a (display) name it was seen under."""
+
+    EMAIL = "email"
+    NAME = "name"
 
 
 class Scope(enum.StrEnum):
@@ -171,7 +185,7 @@ class Batch:
     created_at: int
     started_at: int | None
     completed_at: int | None
-    kind: str = "ingest"  #: "ingest", or "renormalize" (a source rebuild, spec §6.5)
+    kind: BatchKind = BatchKind.INGEST
     progress_done: int | None = None
     progress_total: int | None = None
 
@@ -214,7 +228,7 @@ class ClaimedBatch:
     id: str
     org_id: str
     source_id: str
-    kind: str  #: "ingest" or "renormalize"
+    kind: BatchKind
     attempts: int
 
 

@@ -11,6 +11,7 @@ from headwater.core.models import (
     STORED_OUTCOMES,
     ApiKey,
     Batch,
+    BatchKind,
     BatchStatus,
     Outcome,
     RecordKey,
@@ -110,7 +111,7 @@ def batch(row: Sequence[Any]) -> Batch:
         created_at=row[14],
         started_at=row[15],
         completed_at=row[16],
-        kind=row[17],
+        kind=BatchKind(row[17]),
         progress_done=row[18],
         progress_total=row[19],
     )

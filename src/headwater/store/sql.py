@@ -17,6 +17,7 @@ from headwater.core.models import (
     ActorView,
     ApiKey,
     Batch,
+    BatchKind,
     BatchStatus,
     ClaimedBatch,
     EventFilter,
@@ -263,18 +264,6 @@ class SqlReads:
                 version = rows.version(row)
                 found[version.id] = version
         return found
-
-    def source_versions(self, org_id: str, source_id: str) -> list[RecordVersion]:
-        """Every stored version of a source, in each record's chain order."""
-        return [
-            rows.version(row)
-            for row in self._query(
-                f"SELECT {rows.VERSION_COLUMNS} FROM record_versions "
-                "WHERE org_id = %s AND source_id = %s "
-                "ORDER BY entity_type, record_id, source_updated_at, id",
-                (org_id, source_id),
-            )
-        ]
 
     def source_record_keys(
         self, org_id: str, source_id: str, after: RecordKey | None, limit: int
@@ -592,9 +581,7 @@ class SqlWriteTx:
             ],
         )
 
-    def insert_batch(
-        self, batch: Batch, results: Sequence[RecordResult], kind: str = "ingest"
-    ) -> None:
+    def insert_batch(self, batch: Batch, results: Sequence[RecordResult]) -> None:
         self._execute(
             "INSERT INTO batches (id, org_id, source_id, status, created, superseded, unchanged, "
             "stale, rejected, results, records_created, events_created, run_after, created_at, "
@@ -615,7 +602,7 @@ class SqlWriteTx:
                 batch.created_at,
                 batch.created_at,
                 batch.completed_at,
-                batch.kind,
+                batch.kind.value,
             ),
         )
 
@@ -633,7 +620,7 @@ class SqlWriteTx:
         )
         if row is None:
             return None
-        return ClaimedBatch(str(row[0]), str(row[1]), str(row[2]), row[3], row[4])
+        return ClaimedBatch(str(row[0]), str(row[1]), str(row[2]), BatchKind(row[3]), row[4])
 
     def complete_batch(
         self, batch_id: str, worker_id: str, records: int, events: int, now: int

@@ -14,7 +14,7 @@ from headwater.api import envelope, inputs, schemas, wire
 from headwater.api.auth import Principal, authenticate
 from headwater.api.idempotency import write_endpoint
 from headwater.core import mapping, sources
-from headwater.core.models import Batch, BatchStatus, Outcome, Scope
+from headwater.core.models import Batch, BatchKind, BatchStatus, Outcome, Scope
 from headwater.ids import new_id, now_micros
 from headwater.store.base import WriteTx
 
@@ -129,7 +129,7 @@ async def renormalize(request: Request) -> Response:
                 created_at=now,
                 started_at=None,
                 completed_at=None,
-                kind="renormalize",
+                kind=BatchKind.RENORMALIZE,
             )
             tx.insert_batch(job, [])
             return wire.batch(job, [])
