@@ -6,4 +6,4 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$HOME/.local/bin:$PATH"
   command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
 fi
-uv sync --frozen --quiet
+uv sync --frozen --quiet --extra server  # the service; the client alone needs no extra

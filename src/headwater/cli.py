@@ -1,6 +1,10 @@
 """The `headwater` command line: serve, migrate, keys. Each command is a thin shell.
 
 Every option can also be set by an environment variable (shown in --help).
+
+The server commands import the service (Starlette, the stores, the metrics) only when
+they run, so the client commands work from an install without the `server` extra; run
+there, a server command says what to install (`_server_part`).
 """
 
 from __future__ import annotations
@@ -8,12 +12,39 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
 from headwater import client_commands
 from headwater.config import DEFAULTS, Settings
-from headwater.observability import configure_logging
+
+#: top-level modules of the `server` extra's distributions (pyproject.toml)
+SERVER_MODULES = frozenset(
+    {"starlette", "uvicorn", "uvloop", "httptools", "uuid_utils", "alembic", "sqlalchemy"}
+    | {"psycopg", "psycopg_pool", "prometheus_client"}
+)
+SERVER_HINT = (
+    "`headwater {command}` runs the Headwater service, which this installation does not "
+    "include ({missing} is missing). Install the server extra: pip install 'headwater[server]' "
+    "(or: uv tool install 'headwater[server]'). The client commands (ingest, events) work "
+    "without it."
+)
+
+
+@contextmanager
+def _server_part(command: str) -> Iterator[None]:
+    """Imports of the service inside this block fail with an install hint, not a traceback,
+    when the `server` extra is not installed."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in SERVER_MODULES:
+            raise
+        raise click.ClickException(SERVER_HINT.format(command=command, missing=missing)) from None
+
 
 database_option = click.option(
     "--database-url",
@@ -89,9 +120,11 @@ def serve(
 
     Example: headwater serve --port 8000 --database-url sqlite:///headwater.db
     """
-    import uvicorn
+    with _server_part("serve"):
+        import uvicorn
 
-    from headwater.api.app import create_app
+        from headwater.api.app import create_app
+        from headwater.observability import configure_logging
 
     settings = Settings.from_env(
         host=host,
@@ -145,9 +178,11 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
     import signal
     import threading
 
-    from headwater.store import migrate as migrations
-    from headwater.store import open_store
-    from headwater.worker import Worker
+    with _server_part("worker"):
+        from headwater.observability import configure_logging
+        from headwater.store import migrate as migrations
+        from headwater.store import open_store
+        from headwater.worker import Worker
 
     configure_logging("info")
     migrations.upgrade(database_url)
@@ -172,7 +207,8 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
 @database_option
 def migrate(database_url: str) -> None:
     """Create or upgrade the database schema to this release."""
-    from headwater.store import migrate as migrations
+    with _server_part("migrate"):
+        from headwater.store import migrate as migrations
 
     migrations.upgrade(database_url)
     click.echo(f"schema at {migrations.current_revision(database_url)}")
@@ -200,9 +236,10 @@ def create_key(org_name: str, scopes: str, label: str, as_json: bool, database_u
 
     Example: headwater keys create --org acme --scopes ingest,read,admin --json
     """
-    from headwater import keys as key_service
-    from headwater.store import migrate as migrations
-    from headwater.store import open_store
+    with _server_part("keys create"):
+        from headwater import keys as key_service
+        from headwater.store import migrate as migrations
+        from headwater.store import open_store
 
     migrations.upgrade(database_url)
     store = open_store(database_url)
