@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from headwater.store.postgres import HEADS_BY_KEY, VERSIONS_BY_IDENTITY, PostgresStore
-from headwater.store.sql import RECORD_KEYS_AFTER, VERSIONS_BETWEEN
+from headwater.store.shared import RECORD_KEYS_AFTER, VERSIONS_BETWEEN
 from tests.store.plans import assert_probes, plan_nodes
 
 SOURCE = "01900000-0000-7000-8000-000000000001"

@@ -26,7 +26,7 @@ from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
-from headwater.store.sql import (
+from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
     SqlWriteTx,

@@ -27,7 +27,7 @@ from typing import Any
 
 from headwater import errors
 from headwater.core import ratelimit
-from headwater.store.sql import SqlReads, SqlWriteTx
+from headwater.store.shared import SqlReads, SqlWriteTx
 from headwater.store.urls import sqlite_path
 
 
