@@ -20,14 +20,27 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import groupby
 from typing import Any
 
 from headwater import errors
 from headwater.core import ratelimit
-from headwater.store.shared import SqlReads, SqlWriteTx
+from headwater.core.actors import Actor
+from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
+from headwater.core.outcome import VersionIdentity
+from headwater.store import rows
+from headwater.store.shared import (
+    RECORD_KEYS_AFTER,
+    SqlReads,
+    SqlWriteTx,
+    actor_of_row,
+    chunks,
+    key_pair,
+    marks,
+)
 from headwater.store.urls import sqlite_path
 
 
@@ -94,6 +107,31 @@ class SqliteStore(SqlReads):
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with _translated():
             return self._reader().execute(_qmark(sql), params).fetchall()
+
+    def get_versions(self, org_id: str, version_ids: Sequence[str]) -> dict[str, RecordVersion]:
+        found: dict[str, RecordVersion] = {}
+        for chunk in chunks(list(dict.fromkeys(version_ids))):
+            for row in self._query(
+                f"SELECT {rows.VERSION_COLUMNS} FROM record_versions "
+                f"WHERE org_id = %s AND id IN ({marks(len(chunk))})",
+                [org_id, *chunk],
+            ):
+                version = rows.version(row)
+                found[version.id] = version
+        return found
+
+    def source_record_keys(
+        self, org_id: str, source_id: str, after: RecordKey | None, limit: int
+    ) -> list[RecordKey]:
+        """The source's record keys in (entity type, record id) order, `limit` at a time
+        after `after` (keyset pagination over the heads' primary key)."""
+        start = key_pair(after) if after is not None else ("", "")  # no entity type is empty
+        return [
+            RecordKey(entity_type, record_id)
+            for entity_type, record_id in self._query(
+                RECORD_KEYS_AFTER, (source_id, org_id, *start, limit)
+            )
+        ]
 
     @contextmanager
     def write(self) -> Iterator[SqliteWriteTx]:
@@ -164,3 +202,171 @@ class SqliteWriteTx(SqlWriteTx):
 
     def _executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         self.connection.executemany(_qmark(sql), params)
+
+    def lock_records(self, source_id: str, keys: Iterable[RecordKey]) -> None:
+        """SQLite: `BEGIN IMMEDIATE` already holds the database's only write lock."""
+
+    def load_heads(self, source_id: str, keys: Iterable[RecordKey]) -> dict[RecordKey, Head]:
+        heads: dict[RecordKey, Head] = {}
+        ordered = sorted(set(keys), key=lambda k: k.entity_type)
+        for entity_type, group in groupby(ordered, key=lambda k: k.entity_type):
+            for chunk in chunks([k.record_id for k in group]):
+                for record_id, version_id, content_hash, updated_at, deleted in self._execute(
+                    "SELECT record_id, version_id, content_hash, source_updated_at, deleted "
+                    "FROM record_heads WHERE source_id = %s AND entity_type = %s "
+                    f"AND record_id IN ({marks(len(chunk))})",
+                    (source_id, entity_type, *chunk),
+                ):
+                    heads[RecordKey(entity_type, record_id)] = Head(
+                        str(version_id), bytes(content_hash), updated_at, bool(deleted)
+                    )
+        return heads
+
+    def find_versions(
+        self, source_id: str, identities: Sequence[VersionIdentity]
+    ) -> dict[VersionIdentity, str]:
+        """One query per entity type and chunk: each identity is one probe of the identity
+        index. (`record_id IN (...) AND content_hash IN (...)` probed every pair of the two
+        lists: quadratic in the batch's changed records.)"""
+        found: dict[VersionIdentity, str] = {}
+        by_type: dict[str, list[VersionIdentity]] = {}
+        for identity in set(identities):
+            by_type.setdefault(identity[0].entity_type, []).append(identity)
+        for entity_type, group in by_type.items():
+            for chunk in chunks(group):
+                values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+                params: list[Any] = []
+                for key, content_hash, updated_at in chunk:
+                    params += (key.record_id, content_hash, updated_at)
+                for version_id, record_id, content_hash, updated_at in self._execute(
+                    "SELECT v.id, v.record_id, v.content_hash, v.source_updated_at "
+                    f"FROM (VALUES {values}) AS k CROSS JOIN record_versions AS v "
+                    "WHERE v.source_id = %s AND v.entity_type = %s AND v.record_id = k.column1 "
+                    "AND v.content_hash = k.column2 AND v.source_updated_at = k.column3",
+                    [*params, source_id, entity_type],
+                ).fetchall():
+                    identity = (RecordKey(entity_type, record_id), bytes(content_hash), updated_at)
+                    found[identity] = str(version_id)
+        return found
+
+    def insert_versions(
+        self,
+        org_id: str,
+        source_id: str,
+        batch_id: str,
+        versions: Sequence[PlannedVersion],
+        now: int,
+    ) -> None:
+        self._executemany(
+            f"INSERT INTO record_versions ({rows.VERSION_COLUMNS}) VALUES ({marks(14)})",
+            [
+                (
+                    v.version_id,
+                    org_id,
+                    source_id,
+                    v.record.key.entity_type,
+                    v.record.key.record_id,
+                    v.record.content_hash,
+                    v.record.source_updated_at,
+                    v.record.deleted,
+                    v.outcome.value,
+                    v.previous_version_id,
+                    batch_id,
+                    v.record.index,
+                    now,
+                    v.record.payload,
+                )
+                for v in versions
+            ],
+        )
+
+    def upsert_heads(self, org_id: str, source_id: str, heads: Mapping[RecordKey, Head]) -> None:
+        self._executemany(
+            "INSERT INTO record_heads (source_id, entity_type, record_id, org_id, version_id, "
+            "content_hash, source_updated_at, deleted) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (source_id, entity_type, record_id) DO UPDATE SET "
+            "version_id = excluded.version_id, content_hash = excluded.content_hash, "
+            "source_updated_at = excluded.source_updated_at, deleted = excluded.deleted",
+            [
+                (
+                    source_id,
+                    key.entity_type,
+                    key.record_id,
+                    org_id,
+                    head.version_id,
+                    head.content_hash,
+                    head.source_updated_at,
+                    head.deleted,
+                )
+                for key, head in heads.items()
+            ],
+        )
+
+    def latest_tombstones(self, source_id: str, keys: Iterable[RecordKey]) -> dict[RecordKey, int]:
+        found: dict[RecordKey, int] = {}
+        ordered = sorted(set(keys), key=lambda k: k.entity_type)
+        for entity_type, group in groupby(ordered, key=lambda k: k.entity_type):
+            for chunk in chunks([k.record_id for k in group]):
+                for record_id, latest in self._execute(
+                    # the literal predicate matches the partial index record_versions_tombstones
+                    "SELECT record_id, max(source_updated_at) FROM record_versions "
+                    "WHERE source_id = %s AND entity_type = %s "
+                    f"AND record_id IN ({marks(len(chunk))}) AND deleted AND outcome <> 'stale' "
+                    "GROUP BY record_id",
+                    (source_id, entity_type, *chunk),
+                ):
+                    found[RecordKey(entity_type, record_id)] = latest
+        return found
+
+    def load_actors(self, org_id: str, emails: Iterable[str], names: Iterable[str]) -> list[Actor]:
+        """The actors these emails and folded names can resolve to: live actors by email,
+        every actor by name (merged placeholders keep a name known), and merge targets."""
+        actors: dict[str, Actor] = {}
+        columns = "SELECT id, email, name, placeholder, merged_into FROM actors WHERE org_id = %s"
+        queries = (
+            ("AND merged_into IS NULL AND email", sorted(set(emails))),
+            ("AND folded_name", sorted(set(names))),
+        )
+        for condition, values in queries:
+            for chunk in chunks(values):
+                for row in self._execute(
+                    f"{columns} {condition} IN ({marks(len(chunk))})", (org_id, *chunk)
+                ):
+                    actors[str(row[0])] = actor_of_row(row)
+        targets = sorted({a.merged_into for a in actors.values() if a.merged_into} - set(actors))
+        for chunk in chunks(targets):
+            for row in self._execute(
+                f"{columns} AND id IN ({marks(len(chunk))})", (org_id, *chunk)
+            ):
+                actors[str(row[0])] = actor_of_row(row)
+        return list(actors.values())
+
+    def _insert_actors(self, org_id: str, actors: Sequence[Actor], now: int) -> None:
+        self._executemany(
+            "INSERT INTO actors (id, org_id, email, name, folded_name, placeholder, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(a.id, org_id, a.email, a.name, a.folded_name, a.placeholder, now) for a in actors],
+        )
+
+    def add_aliases(self, org_id: str, aliases: Iterable[tuple[str, str, str]]) -> None:
+        self._executemany(
+            "INSERT INTO actor_aliases (org_id, actor_id, kind, value) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            [(org_id, *alias) for alias in sorted(set(aliases))],
+        )
+
+    def insert_events(self, events: Sequence[EventRow]) -> None:
+        """Insert with the given `seq`s; an id already stored is left as it is."""
+        self._executemany(
+            "INSERT INTO events (id, org_id, seq, source_id, batch_id, record_version_id, action, "
+            "actor_id, entity_type, entity_id, entity_name, timestamp, changes, deleted, created_at) "
+            f"VALUES ({marks(15)}) ON CONFLICT (id) DO NOTHING",
+            [
+                (
+                    e.id, e.org_id, e.seq, e.source_id, e.batch_id, e.record_version_id, e.action,
+                    e.actor_id, e.key.entity_type, e.key.record_id, e.entity_name, e.timestamp,
+                    e.changes, e.deleted, e.created_at,
+                )
+                for e in events
+            ],
+        )  # fmt: skip
