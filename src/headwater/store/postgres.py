@@ -30,7 +30,6 @@ from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
     SqlWriteTx,
-    actor_of_row,
     key_pair,
 )
 from headwater.store.urls import libpq_url
@@ -236,7 +235,7 @@ class PostgresWriteTx(SqlWriteTx):
         # Binary COPY wants uuid.UUID values; convert the batch-wide ids once.
         org, source, batch = UUID(org_id), UUID(source_id), UUID(batch_id)
         with self.connection.cursor().copy(
-            f"COPY record_versions ({rows.VERSION_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+            f"COPY record_versions ({rows.VERSION.sql}) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.set_types(
                 ["uuid", "uuid", "uuid", "text", "text", "bytea", "int8", "bool", "text",
@@ -314,7 +313,7 @@ class PostgresWriteTx(SqlWriteTx):
         }
 
     def load_actors(self, org_id: str, emails: Iterable[str], names: Iterable[str]) -> list[Actor]:
-        """As `SqlWriteTx.load_actors`, with one index probe per email and name
+        """As `SqliteWriteTx.load_actors`, with one index probe per email and name
         (`ACTORS_BY_EMAIL`, `ACTORS_BY_NAME`): `email IN (...)` was planned as a scan of
         every actor of the organisation."""
         actors: dict[str, Actor] = {}
@@ -322,14 +321,16 @@ class PostgresWriteTx(SqlWriteTx):
             wanted = sorted(set(values))
             if wanted:
                 for row in self._execute(sql, (wanted, org_id)):
-                    actors[str(row[0])] = actor_of_row(row)
+                    actor = rows.actor(row)
+                    actors[actor.id] = actor
         targets = sorted({a.merged_into for a in actors.values() if a.merged_into} - set(actors))
         if targets:
             for row in self._execute(
                 f"SELECT {_ACTOR_COLUMNS} FROM actors a WHERE org_id = %s AND id = ANY(%b::uuid[])",
                 (org_id, targets),
             ):
-                actors[str(row[0])] = actor_of_row(row)
+                actor = rows.actor(row)
+                actors[actor.id] = actor
         return list(actors.values())
 
     def _insert_actors(self, org_id: str, actors: Sequence[Actor], now: int) -> None:
@@ -393,12 +394,12 @@ class PostgresWriteTx(SqlWriteTx):
 # never analyzed; `= ANY(...)` can be planned as a scan too) by its aggregate, `LIMIT 1`
 # or `OFFSET 0`. tests/store/test_postgres_normalizer_plans.py checks the plans.
 
-_ACTOR_COLUMNS = "a.id, a.email, a.name, a.placeholder, a.merged_into"
-#: rows.VERSION_COLUMNS, with the uuid columns cast to text: psycopg reads those with its
+_ACTOR_COLUMNS = ", ".join(f"a.{column}" for column in rows.ACTOR.names)
+#: rows.VERSION, with the uuid columns cast to text: psycopg reads those with its
 #: C text loader instead of calling `_UuidAsText` five times per row
 _VERSION_COLUMNS_AS_TEXT = ", ".join(
     f"{c}::text" if c in ("id", "org_id", "source_id", "previous_version_id", "batch_id") else c
-    for c in rows.VERSION_COLUMNS.split(", ")
+    for c in rows.VERSION.names
 )
 
 VERSIONS_BY_ID = (

@@ -1,8 +1,15 @@
-"""SQL shared by both backends, written once with `%s` placeholders.
+"""The SQL both backends run unchanged, written once with `%s` placeholders.
 
-`SqlReads` and `SqlWriteTx` hold every query whose text is the same in SQLite and
-PostgreSQL; `sqlite.py` rewrites the placeholders to `?`, and each backend overrides
-what differs (locking, bulk writes). Subclasses provide `_query` / `_execute`.
+`SqlReads` (the reads of `Store`) and `SqlWriteTx` (the writes of `WriteTx`) hold only
+statements whose text SQLite and PostgreSQL both execute: `sqlite.py` rewrites the
+placeholders to `?`. What one backend does its own way lives in that backend's module,
+whole: SQLite's chunked `IN (...)` lookups and `executemany` writes in `sqlite.py`,
+PostgreSQL's array binds, COPY, LATERAL probes and locks in `postgres.py`. Two knobs
+remain here, `share_lock` and `skip_locked`: suffixes PostgreSQL appends to an otherwise
+shared query. Subclasses provide `_query` / `_execute` / `_executemany`.
+
+Rows are read by column name: each mapped select list is a `rows.Columns` (or the
+statement's own names, unpacked right under it).
 """
 
 from __future__ import annotations
@@ -37,12 +44,13 @@ from headwater.store.base import Page
 #: stay far below SQLite's bound-parameter limit in IN lists
 CHUNK = 400
 
-EVENT_SELECT = (
-    "SELECT e.id, e.org_id, e.source_id, e.batch_id, e.record_version_id, e.action, e.actor_id, "
-    "e.entity_type, e.entity_id, e.entity_name, e.timestamp, e.changes, e.deleted, e.created_at, "
-    "e.seq, a.id, a.email, a.name, a.placeholder "
-    "FROM events e LEFT JOIN actors a ON a.id = e.actor_id"
-)
+#: an event and its actor (`stored_event`)
+EVENT = rows.Columns(
+    "e.id", "e.org_id", "e.source_id", "e.batch_id", "e.record_version_id", "e.action",
+    "e.actor_id", "e.entity_type", "e.entity_id", "e.entity_name", "e.timestamp", "e.changes",
+    "e.deleted", "e.created_at", "e.seq", "a.id", "a.email", "a.name", "a.placeholder",
+)  # fmt: skip
+EVENT_SELECT = f"SELECT {EVENT.sql} FROM events e LEFT JOIN actors a ON a.id = e.actor_id"
 
 
 def marks(count: int) -> str:
@@ -56,7 +64,7 @@ RECORD_KEYS_AFTER = (
     "AND (entity_type, record_id) > (%s, %s) ORDER BY entity_type, record_id LIMIT %s"
 )
 VERSIONS_BETWEEN = (
-    f"SELECT {rows.VERSION_COLUMNS} FROM record_versions WHERE source_id = %s "
+    f"SELECT {rows.VERSION.sql} FROM record_versions WHERE source_id = %s "
     "AND (entity_type, record_id) >= (%s, %s) AND (entity_type, record_id) <= (%s, %s) "
     "AND org_id = %s ORDER BY entity_type, record_id, source_updated_at, id"
 )
@@ -72,25 +80,29 @@ def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + CHUNK]
 
 
-def stored_event(row: Sequence[Any]) -> StoredEvent:
+def stored_event(row: Sequence[Any], c: rows.Columns = EVENT) -> StoredEvent:
+    actor_id = row[c.e_actor_id]
     event = EventRow(
-        id=str(row[0]),
-        org_id=str(row[1]),
-        source_id=str(row[2]),
-        batch_id=str(row[3]),
-        record_version_id=str(row[4]),
-        action=row[5],
-        actor_id=str(row[6]) if row[6] is not None else None,
-        key=RecordKey(row[7], row[8]),
-        entity_name=row[9],
-        timestamp=row[10],
-        changes=bytes(row[11]),
-        deleted=bool(row[12]),
-        created_at=row[13],
-        seq=row[14],
+        id=str(row[c.e_id]),
+        org_id=str(row[c.e_org_id]),
+        source_id=str(row[c.e_source_id]),
+        batch_id=str(row[c.e_batch_id]),
+        record_version_id=str(row[c.e_record_version_id]),
+        action=row[c.e_action],
+        actor_id=str(actor_id) if actor_id is not None else None,
+        key=RecordKey(row[c.e_entity_type], row[c.e_entity_id]),
+        entity_name=row[c.e_entity_name],
+        timestamp=row[c.e_timestamp],
+        changes=bytes(row[c.e_changes]),
+        deleted=bool(row[c.e_deleted]),
+        created_at=row[c.e_created_at],
+        seq=row[c.e_seq],
     )
+    found = row[c.a_id]
     actor = (
-        ActorView(str(row[15]), row[16], row[17], bool(row[18])) if row[15] is not None else None
+        ActorView(str(found), row[c.a_email], row[c.a_name], bool(row[c.a_placeholder]))
+        if found is not None
+        else None
     )
     return StoredEvent(event, actor)
 
@@ -151,13 +163,13 @@ class SqlReads:
 
     def find_api_key(self, token_hash: bytes) -> ApiKey | None:
         row = self._one(
-            f"SELECT {rows.API_KEY_COLUMNS} FROM api_keys WHERE token_hash = %s", (token_hash,)
+            f"SELECT {rows.API_KEY.sql} FROM api_keys WHERE token_hash = %s", (token_hash,)
         )
         return rows.api_key(row) if row else None
 
     def list_api_keys(self, org_id: str, limit: int, offset: int) -> Page[ApiKey]:
         found = self._query(
-            f"SELECT {rows.API_KEY_COLUMNS} FROM api_keys WHERE org_id = %s "
+            f"SELECT {rows.API_KEY.sql} FROM api_keys WHERE org_id = %s "
             "ORDER BY id LIMIT %s OFFSET %s",
             (org_id, limit, offset),
         )
@@ -168,14 +180,14 @@ class SqlReads:
 
     def get_source(self, org_id: str, source_id: str) -> Source | None:
         row = self._one(
-            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE id = %s AND org_id = %s",
+            f"SELECT {rows.SOURCE.sql} FROM sources WHERE id = %s AND org_id = %s",
             (source_id, org_id),
         )
         return rows.source(row) if row else None
 
     def list_sources(self, org_id: str, limit: int, offset: int) -> Page[Source]:
         found = self._query(
-            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE org_id = %s "
+            f"SELECT {rows.SOURCE.sql} FROM sources WHERE org_id = %s "
             "ORDER BY id LIMIT %s OFFSET %s",
             (org_id, limit, offset),
         )
@@ -191,15 +203,20 @@ class SqlReads:
             "(SELECT max(created_at) FROM batches WHERE source_id = %s AND kind = 'ingest')",
             (source_id,) * 5,
         )
+        records, versions, batches, events, last_ingested_at = row
         return SourceCounts(
-            records=row[0], versions=row[1], batches=row[2], events=row[3], last_ingested_at=row[4]
+            records=records,
+            versions=versions,
+            batches=batches,
+            events=events,
+            last_ingested_at=last_ingested_at,
         )
 
     # -- batches and versions ------------------------------------------------------
 
     def get_batch(self, org_id: str, batch_id: str) -> Batch | None:
         row = self._one(
-            f"SELECT {rows.BATCH_COLUMNS} FROM batches WHERE id = %s AND org_id = %s",
+            f"SELECT {rows.BATCH.sql} FROM batches WHERE id = %s AND org_id = %s",
             (batch_id, org_id),
         )
         return rows.batch(row) if row else None
@@ -221,7 +238,7 @@ class SqlReads:
             params.append(status.value)
         clause = " AND ".join(where)
         found = self._query(
-            f"SELECT {rows.BATCH_COLUMNS} FROM batches WHERE {clause} "
+            f"SELECT {rows.BATCH.sql} FROM batches WHERE {clause} "
             "ORDER BY id DESC LIMIT %s OFFSET %s",
             [*params, limit, offset],
         )
@@ -244,7 +261,7 @@ class SqlReads:
 
     def get_version(self, org_id: str, version_id: str) -> RecordVersion | None:
         row = self._one(
-            f"SELECT {rows.VERSION_COLUMNS} FROM record_versions WHERE id = %s AND org_id = %s",
+            f"SELECT {rows.VERSION.sql} FROM record_versions WHERE id = %s AND org_id = %s",
             (version_id, org_id),
         )
         return rows.version(row) if row else None
@@ -265,7 +282,7 @@ class SqlReads:
         return [
             rows.version(row)
             for row in self._query(
-                f"SELECT {rows.VERSION_COLUMNS} FROM record_versions WHERE org_id = %s "
+                f"SELECT {rows.VERSION.sql} FROM record_versions WHERE org_id = %s "
                 "AND source_id = %s AND entity_type = %s AND record_id = %s "
                 "ORDER BY source_updated_at, id",
                 (org_id, source_id, key.entity_type, key.record_id),
@@ -274,12 +291,12 @@ class SqlReads:
 
     def get_head(self, org_id: str, source_id: str, key: RecordKey) -> HeadRow | None:
         row = self._one(
-            "SELECT entity_type, record_id, version_id, content_hash, source_updated_at, deleted "
+            f"SELECT {rows.HEAD.sql} "
             "FROM record_heads WHERE org_id = %s AND source_id = %s AND entity_type = %s "
             "AND record_id = %s",
             (org_id, source_id, key.entity_type, key.record_id),
         )
-        return _head_row(row) if row else None
+        return rows.head_row(row) if row else None
 
     def list_heads(
         self, org_id: str, source_id: str, entity_type: str | None, limit: int, offset: int
@@ -289,12 +306,12 @@ class SqlReads:
             where += " AND entity_type = %s"
             params.append(entity_type)
         found = self._query(
-            "SELECT entity_type, record_id, version_id, content_hash, source_updated_at, deleted "
+            f"SELECT {rows.HEAD.sql} "
             f"FROM record_heads WHERE {where} ORDER BY entity_type, record_id LIMIT %s OFFSET %s",
             [*params, limit, offset],
         )
         total = self._count(f"SELECT count(*) FROM record_heads WHERE {where}", params)
-        return Page([_head_row(r) for r in found], total)
+        return Page([rows.head_row(r) for r in found], total)
 
     # -- events and actors ---------------------------------------------------------
 
@@ -341,7 +358,13 @@ class SqlReads:
         total = self._count(
             "SELECT count(*) FROM actors WHERE org_id = %s AND merged_into IS NULL", (org_id,)
         )
-        return Page([ActorView(str(r[0]), r[1], r[2], bool(r[3])) for r in found], total)
+        return Page(
+            [
+                ActorView(str(id_), email, name, bool(placeholder))
+                for id_, email, name, placeholder in found
+            ],
+            total,
+        )
 
     def get_actor(self, org_id: str, actor_id: str) -> ActorView | None:
         """The canonical actor for `actor_id`, following a merge."""
@@ -350,7 +373,10 @@ class SqlReads:
             "AND a.id = (SELECT coalesce(merged_into, id) FROM actors WHERE org_id = %s AND id = %s)",
             (org_id, org_id, actor_id),
         )
-        return ActorView(str(row[0]), row[1], row[2], bool(row[3])) if row else None
+        if row is None:
+            return None
+        id_, email, name, placeholder = row
+        return ActorView(str(id_), email, name, bool(placeholder))
 
     def actor_aliases(
         self, org_id: str, actor_ids: Sequence[str]
@@ -364,15 +390,6 @@ class SqlReads:
             ):
                 aliases[str(actor_id)].append((kind, value))
         return aliases
-
-
-def actor_of_row(row: Sequence[Any]) -> Actor:
-    merged = str(row[4]) if row[4] is not None else None
-    return Actor(str(row[0]), row[1], row[2], bool(row[3]), merged)
-
-
-def _head_row(row: Sequence[Any]) -> HeadRow:
-    return HeadRow(RecordKey(row[0], row[1]), str(row[2]), bytes(row[3]), row[4], bool(row[5]))
 
 
 class SqlWriteTx:
@@ -403,7 +420,8 @@ class SqlWriteTx:
             (new_id, name, now),
         )
         row = self._one("SELECT id, name, created_at FROM organisations WHERE name = %s", (name,))
-        return Organisation(str(row[0]), row[1], row[2])
+        org_id, org_name, created_at = row
+        return Organisation(str(org_id), org_name, created_at)
 
     def insert_api_key(self, key: ApiKey, token_hash: bytes) -> None:
         self._execute(
@@ -426,7 +444,7 @@ class SqlWriteTx:
     def revoke_api_key(self, org_id: str, key_id: str, now: int) -> ApiKey | None:
         row = self._one(
             "UPDATE api_keys SET revoked_at = coalesce(revoked_at, %s) "
-            f"WHERE id = %s AND org_id = %s RETURNING {rows.API_KEY_COLUMNS}",
+            f"WHERE id = %s AND org_id = %s RETURNING {rows.API_KEY.sql}",
             (now, key_id, org_id),
         )
         return rows.api_key(row) if row else None
@@ -435,24 +453,34 @@ class SqlWriteTx:
 
     def get_source(self, org_id: str, source_id: str) -> Source | None:
         row = self._one(
-            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE id = %s AND org_id = %s"
+            f"SELECT {rows.SOURCE.sql} FROM sources WHERE id = %s AND org_id = %s"
             + self.share_lock,
             (source_id, org_id),
         )
         return rows.source(row) if row else None
 
     def insert_source(self, source: Source) -> None:
+        values = rows.source_params(source)
         self._execute(
-            f"INSERT INTO sources ({rows.SOURCE_COLUMNS}) VALUES ({marks(10)})",
-            rows.source_params(source),
+            f"INSERT INTO sources ({rows.SOURCE.sql}) VALUES ({marks(len(rows.SOURCE.names))})",
+            [values[column] for column in rows.SOURCE.names],
         )
 
     def update_source(self, source: Source) -> None:
-        params = rows.source_params(source)
+        values = rows.source_params(source)
         self._execute(
             "UPDATE sources SET name = %s, status = %s, entity_types = %s, description = %s, "
             "mappings = %s, updated_at = %s WHERE id = %s AND org_id = %s",
-            (*params[3:8], params[9], source.id, source.org_id),
+            (
+                values["name"],
+                values["status"],
+                values["entity_types"],
+                values["description"],
+                values["mappings"],
+                values["updated_at"],
+                source.id,
+                source.org_id,
+            ),
         )
 
     # -- ingest --------------------------------------------------------------------
@@ -496,7 +524,8 @@ class SqlWriteTx:
         )
         if row is None:
             return None
-        return ClaimedBatch(str(row[0]), str(row[1]), str(row[2]), BatchKind(row[3]), row[4])
+        batch_id, org_id, source_id, kind, attempts = row
+        return ClaimedBatch(str(batch_id), str(org_id), str(source_id), BatchKind(kind), attempts)
 
     def complete_batch(
         self, batch_id: str, worker_id: str, records: int, events: int, now: int
@@ -634,8 +663,9 @@ class SqlWriteTx:
         )
         if row is None:
             return None
-        body = bytes(row[2]) if row[2] is not None else None
-        return StoredKey(bytes(row[0]), row[1], body, row[3], row[4])
+        request_hash, response_status, response_body, locked_until, created_at = row
+        body = bytes(response_body) if response_body is not None else None
+        return StoredKey(bytes(request_hash), response_status, body, locked_until, created_at)
 
     def put_idempotency(self, org_id: str, endpoint: str, key: str, stored: StoredKey) -> None:
         self._execute(

@@ -13,7 +13,9 @@ with its own connection, beside the writer, instead of inside whichever commit c
 SQLite's 1,000-page threshold: that commit used to pay for everyone's pages while
 holding the write lock. A high `wal_autocheckpoint` stays as a backstop.
 
-The queries live in `sql.py`, shared with PostgreSQL; here `%s` becomes `?`.
+The SQL PostgreSQL runs too lives in `shared.py` (here `%s` becomes `?`); what only
+SQLite runs is below: the ingest and normalization lookups, chunked `IN (...)` lists
+(far below SQLite's bound-parameter limit) and `executemany` inserts.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
     SqlWriteTx,
-    actor_of_row,
     chunks,
     key_pair,
     marks,
@@ -112,7 +113,7 @@ class SqliteStore(SqlReads):
         found: dict[str, RecordVersion] = {}
         for chunk in chunks(list(dict.fromkeys(version_ids))):
             for row in self._query(
-                f"SELECT {rows.VERSION_COLUMNS} FROM record_versions "
+                f"SELECT {rows.VERSION.sql} FROM record_versions "
                 f"WHERE org_id = %s AND id IN ({marks(len(chunk))})",
                 [org_id, *chunk],
             ):
@@ -258,7 +259,8 @@ class SqliteWriteTx(SqlWriteTx):
         now: int,
     ) -> None:
         self._executemany(
-            f"INSERT INTO record_versions ({rows.VERSION_COLUMNS}) VALUES ({marks(14)})",
+            f"INSERT INTO record_versions ({rows.VERSION.sql}) "
+            f"VALUES ({marks(len(rows.VERSION.names))})",
             [
                 (
                     v.version_id,
@@ -322,7 +324,7 @@ class SqliteWriteTx(SqlWriteTx):
         """The actors these emails and folded names can resolve to: live actors by email,
         every actor by name (merged placeholders keep a name known), and merge targets."""
         actors: dict[str, Actor] = {}
-        columns = "SELECT id, email, name, placeholder, merged_into FROM actors WHERE org_id = %s"
+        columns = f"SELECT {rows.ACTOR.sql} FROM actors WHERE org_id = %s"
         queries = (
             ("AND merged_into IS NULL AND email", sorted(set(emails))),
             ("AND folded_name", sorted(set(names))),
@@ -332,13 +334,15 @@ class SqliteWriteTx(SqlWriteTx):
                 for row in self._execute(
                     f"{columns} {condition} IN ({marks(len(chunk))})", (org_id, *chunk)
                 ):
-                    actors[str(row[0])] = actor_of_row(row)
+                    actor = rows.actor(row)
+                    actors[actor.id] = actor
         targets = sorted({a.merged_into for a in actors.values() if a.merged_into} - set(actors))
         for chunk in chunks(targets):
             for row in self._execute(
                 f"{columns} AND id IN ({marks(len(chunk))})", (org_id, *chunk)
             ):
-                actors[str(row[0])] = actor_of_row(row)
+                actor = rows.actor(row)
+                actors[actor.id] = actor
         return list(actors.values())
 
     def _insert_actors(self, org_id: str, actors: Sequence[Actor], now: int) -> None:
