@@ -93,6 +93,9 @@ def serve(
         rate_limit=rate_limit,
         rate_burst=rate_burst,
     )
+    from headwater.database_notice import announce
+
+    announce(database_url)
     configure_logging(log_level)
     _tune_gc()
     uvicorn.run(
@@ -124,10 +127,12 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
     import signal
     import threading
 
+    from headwater.database_notice import announce
     from headwater.store import migrate as migrations
     from headwater.store import open_store
     from headwater.worker import Worker
 
+    announce(database_url)
     configure_logging("info")
     migrations.upgrade(database_url)
     store = open_store(database_url)
@@ -151,8 +156,10 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
 @database_option
 def migrate(database_url: str) -> None:
     """Create or upgrade the database schema to this release."""
+    from headwater.database_notice import announce
     from headwater.store import migrate as migrations
 
+    announce(database_url)
     migrations.upgrade(database_url)
     click.echo(f"schema at {migrations.current_revision(database_url)}")
 
@@ -180,9 +187,11 @@ def create_key(org_name: str, scopes: str, label: str, as_json: bool, database_u
     Example: headwater keys create --org acme --scopes ingest,read,admin --json
     """
     from headwater import keys as key_service
+    from headwater.database_notice import announce
     from headwater.store import migrate as migrations
     from headwater.store import open_store
 
+    announce(database_url)
     migrations.upgrade(database_url)
     store = open_store(database_url)
     try:
