@@ -124,6 +124,7 @@ def serve(
         import uvicorn
 
         from headwater.api.app import create_app
+        from headwater.database_notice import announce
         from headwater.observability import configure_logging
 
     settings = Settings.from_env(
@@ -135,6 +136,7 @@ def serve(
         rate_limit=rate_limit,
         rate_burst=rate_burst,
     )
+    announce(database_url)
     configure_logging(log_level)
     _tune_gc()
     uvicorn.run(
@@ -179,11 +181,13 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
     import threading
 
     with _server_part("worker"):
+        from headwater.database_notice import announce
         from headwater.observability import configure_logging
         from headwater.store import migrate as migrations
         from headwater.store import open_store
         from headwater.worker import Worker
 
+    announce(database_url)
     configure_logging("info")
     migrations.upgrade(database_url)
     store = open_store(database_url)
@@ -208,8 +212,10 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
 def migrate(database_url: str) -> None:
     """Create or upgrade the database schema to this release."""
     with _server_part("migrate"):
+        from headwater.database_notice import announce
         from headwater.store import migrate as migrations
 
+    announce(database_url)
     migrations.upgrade(database_url)
     click.echo(f"schema at {migrations.current_revision(database_url)}")
 
@@ -238,9 +244,11 @@ def create_key(org_name: str, scopes: str, label: str, as_json: bool, database_u
     """
     with _server_part("keys create"):
         from headwater import keys as key_service
+        from headwater.database_notice import announce
         from headwater.store import migrate as migrations
         from headwater.store import open_store
 
+    announce(database_url)
     migrations.upgrade(database_url)
     store = open_store(database_url)
     try:

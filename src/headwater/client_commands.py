@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import click
+from click.decorators import FC
 
 if TYPE_CHECKING:
     from headwater.client import HeadwaterClient
@@ -30,12 +32,14 @@ base_url_option = click.option(
     show_envvar=True,
     help="Where the Headwater API is.",
 )
-api_key_option = click.option(
-    "--api-key",
-    envvar="HEADWATER_API_KEY",
-    show_envvar=True,
-    help="A key with scope ingest (and read, for outcomes).",
-)
+
+
+def api_key_option_for(scopes: str) -> Callable[[FC], FC]:
+    """--api-key, its help naming the scopes the command needs."""
+    return click.option("--api-key", envvar="HEADWATER_API_KEY", show_envvar=True, help=scopes)
+
+
+api_key_option = api_key_option_for("A key with scope ingest (and read, for outcomes).")
 retries_option = click.option(
     "--retries",
     default=7,
@@ -348,7 +352,7 @@ def events() -> None:
     "--max-events", type=click.IntRange(min=1), help="Stop after printing this many events."
 )
 @base_url_option
-@api_key_option
+@api_key_option_for("A key with scope read.")
 @retries_option
 def tail(
     follow: bool,

@@ -13,13 +13,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from headwater.core.models import BatchStatus
 from headwater.ids import now_micros
 from headwater.store.base import Store
+
+# Counters and histograms would also export a `<name>_created` series per label set: a Unix
+# timestamp that dashboards summing `headwater_*` read as a count. Off for every metric this
+# process creates from here on (a process-wide switch of prometheus_client).
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

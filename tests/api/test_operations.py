@@ -65,6 +65,18 @@ def test_metrics_match_a_known_workload(
     assert after[latency] == 4
 
 
+def test_metrics_have_no_created_timestamps(client: TestClient, token: str, source_id: str) -> None:
+    """`*_created` series are Unix timestamps that read like counts: none are exported."""
+    response = client.post(
+        "/v1/ingest", json=ingest_body(source_id, SEED_PAYLOADS), headers=bearer(token)
+    )
+    assert response.status_code == 202
+    text = client.get("/metrics").text
+    assert "headwater_records_total" in text  # counters with samples are there...
+    assert "headwater_http_request_duration_seconds_count" in text
+    assert "_created" not in text  # ...without their creation time
+
+
 @pytest.fixture
 def limited(store: Store, database_url: str) -> Iterator[TestClient]:
     settings = Settings(

@@ -226,6 +226,32 @@ def test_events_tail_prints_the_feed_and_resumes_from_its_cursor(
 
 
 @pytest.mark.backends("sqlite")
+def test_events_tail_prints_events_in_the_shape_the_api_lists_them(live: Live) -> None:
+    """One event, one shape: a line of `events tail` is the item of `GET /v1/events` (and of
+    the feed, `?after=`), actor included: no `aliases` there, as the API has none."""
+    with live.client() as client:
+        client.ingest_all(live.source_id, [deal(1) | {"payload": {"owner": "a@x.io"}}], wait=True)
+    tail = run(live, "events", "tail", "--source", live.source_id)
+    assert tail.exit_code == 0, tail.output
+    printed = [json.loads(line) for line in tail.stdout.splitlines()]
+    with live.http() as http:
+        listed = http.get("/v1/events", params={"sourceId": live.source_id}).json()["data"]
+        fed = http.get("/v1/events", params={"sourceId": live.source_id, "after": ""}).json()
+    assert [e["action"] for e in printed] == ["deal_created", "deal_owner_assigned"]
+    assert printed[0]["actor"]["email"] == "a@x.io"
+    assert "aliases" not in printed[0]["actor"]
+    by_id = {e["id"]: e for e in listed}
+    assert printed == [by_id[e["id"]] for e in printed]
+    assert fed["data"] == printed
+
+
+def test_events_tail_help_names_the_read_scope() -> None:
+    help_text = CliRunner().invoke(main, ["events", "tail", "--help"]).stdout
+    assert "scope read" in help_text
+    assert "scope ingest" not in help_text
+
+
+@pytest.mark.backends("sqlite")
 def test_events_tail_follow_prints_new_events_as_they_arrive(live: Live) -> None:
     env = {**os.environ, "HEADWATER_URL": live.base_url, "HEADWATER_API_KEY": live.token}
     tail = subprocess.Popen(

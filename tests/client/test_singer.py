@@ -38,6 +38,7 @@ from tests.conftest import PG_URL
 pytestmark = pytest.mark.xdist_group("client")
 
 DATA = Path(__file__).parent / "data"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "singer"  #: the README's files
 TAP = "pipelinewise-tap-postgres==2.1.0"
 TARGET = [sys.executable, "-m", "headwater.singer.target"]
 
@@ -232,6 +233,8 @@ def _check_one_superseded_and_its_event(live: Live, source_id: str, record_id: s
         assert event.timestamp == at
         assert event.record_version_id == history.head.version_id
         assert [(c.field, c.after) for c in event.changes] == [("stage", new_stage)]
+        # the replication key (`updated_at`) changed too, but alone it is no event
+        assert len(client.events.list(source_id=source_id, action="deal_updated")) == 0
         heads = client.records.list(source_id, limit=100)
         assert heads.total == 3
 
@@ -294,20 +297,13 @@ def tap_database() -> Iterator[dict[str, Any]]:
     with admin:
         admin.execute(f"CREATE DATABASE {name}")
     url = urlparse(PG_URL)
-    config = {"host": url.hostname or "127.0.0.1", "port": url.port or 5432,
+    # the README's tap.json, pointed at this database
+    config = {**json.loads((EXAMPLE / "tap.json").read_text()),
+              "host": url.hostname or "127.0.0.1", "port": url.port or 5432,
               "user": url.username or "postgres", "password": url.password or "",
-              "dbname": name, "filter_schemas": "public"}  # fmt: skip
+              "dbname": name}  # fmt: skip
     with psycopg.connect(PG_URL.rsplit("/", 1)[0] + "/" + name, autocommit=True) as db:
-        db.execute(
-            "CREATE TABLE deals (region text, id int, name text, stage text, owner text,"
-            " amount numeric(12,2), updated_at timestamptz NOT NULL, PRIMARY KEY (region, id))"
-        )
-        db.execute(
-            "INSERT INTO deals VALUES"
-            " ('emea', 1, 'Acme renewal', 'negotiation', 'jane.smith@acme.com', 42000, '2026-06-10T14:03:00Z'),"
-            " ('emea', 2, 'Northwind', 'closed_won', 'mark.lee@acme.com', 12500.5, '2026-06-10T15:21:00Z'),"
-            " ('apac', 1, 'Globex', 'new', NULL, NULL, '2026-06-10T16:00:00+08:00')"
-        )  # fmt: skip
+        db.execute((EXAMPLE / "deals.sql").read_text().encode())  # the README's table
     yield {"config": config, "url": PG_URL.rsplit("/", 1)[0] + "/" + name}
     with psycopg.connect(PG_URL, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -335,19 +331,24 @@ def _sync(tap: list[str], tap_config: Path, catalog: Path, target_config: Path,
 def test_a_real_tap_from_pypi_streams_into_a_source_and_an_update_supersedes_one_record(
     tap: list[str], tap_database: dict[str, Any], live: Live, tmp_path: Path
 ) -> None:
+    """The README's example: examples/singer/{deals.sql,tap.json,catalog.json}, this
+    database's name in place of `crm`; the shipped catalog matches what the tap discovers."""
     tap_config = tmp_path / "tap.json"
     tap_config.write_text(json.dumps(tap_database["config"]))
     discovered = subprocess.run([*tap, "--config", str(tap_config), "--discover"],
                                 capture_output=True, timeout=120, check=False)  # fmt: skip
     assert discovered.returncode == 0, discovered.stderr.decode()[-3000:]
-    catalog = json.loads(discovered.stdout)
-    (stream,) = [s for s in catalog["streams"] if s["table_name"] == "deals"]
-    for entry in stream["metadata"]:
-        if entry["breadcrumb"] == []:
-            entry["metadata"].update({"selected": True, "replication-method": "INCREMENTAL",
-                                      "replication-key": "updated_at"})  # fmt: skip
+    (found,) = [s for s in json.loads(discovered.stdout)["streams"] if s["table_name"] == "deals"]
+    catalog = json.loads((EXAMPLE / "catalog.json").read_text())
+    (stream,) = catalog["streams"]
+    assert stream["schema"] == found["schema"]
+    assert stream["tap_stream_id"] == found["tap_stream_id"] == "public-deals"
+    (top,) = [e["metadata"] for e in stream["metadata"] if e["breadcrumb"] == []]
+    assert top["selected"] is True
+    assert (top["replication-method"], top["replication-key"]) == ("INCREMENTAL", "updated_at")
+    top["database-name"] = tap_database["config"]["dbname"]
     catalog_path = tmp_path / "catalog.json"
-    catalog_path.write_text(json.dumps({"streams": [stream]}))
+    catalog_path.write_text(json.dumps(catalog))
     target_config = _target_config(live, tmp_path / "target.json", live.source_id)
     log = tmp_path / "tap.log"
 

@@ -145,7 +145,7 @@ def test_the_seed_s_event_ids_are_pinned() -> None:
     assert ids[0] == event_id("ver-4471", DEFAULT.fingerprint, "deal_created", "")
     assert ids[1] == event_id("ver-4471", DEFAULT.fingerprint, "deal_stage_changed", "stage")
     assert ids[2] == event_id("ver-4471", DEFAULT.fingerprint, "deal_owner_assigned", "owner")
-    assert ids[0] == "01e3d575-0f18-85d0-9a50-c9b34308ec2f"
+    assert ids[0] == "ea32ba8a-754f-8638-add5-ca80c9870d0f"  # default-v2 (docs/mappings.md)
 
 
 # --------------------------------------------------------------------------- first versions

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from headwater.core.events import VersionView, events_for
 from headwater.core.mapping import (
+    DEFAULT_IGNORE_FIELDS,
     DEFAULT_RULES_VERSION,
     InvalidMappings,
     Mapping,
@@ -172,7 +173,8 @@ def test_the_default_mapping_is_the_spec_s() -> None:
     assert default.created_by_fields == ("createdBy", "author", "sender")
     assert default.updated_by_fields == ("updatedBy", "modifiedBy", "lastModifiedBy")
     assert default.fallback_actor_fields == ("owner",)
-    assert default.ignore_fields == frozenset()
+    assert default.ignore_fields == frozenset(DEFAULT_IGNORE_FIELDS)
+    assert {"updated_at", "updatedAt", "lastModified", "_sdc_extracted_at"} <= default.ignore_fields
     assert default.name_fields[:3] == ("name", "title", "subject")
     assert default.actions == {}
     assert default.action("deal", "created") == "deal_created"
@@ -182,8 +184,40 @@ def test_the_default_mapping_is_the_spec_s() -> None:
 def test_the_default_fingerprint_is_pinned() -> None:
     # Event ids hash the fingerprint: an accidental change here re-mints every event id of
     # every source on the next re-normalization. Bump DEFAULT_RULES_VERSION on purpose.
-    assert DEFAULT_RULES_VERSION == "default-v1"
-    assert Mapping.default().fingerprint == "c6611769fb952e85e8a74cc8bf533def"
+    # v2: the default ignoreFields (docs/mappings.md, "Changing the default mapping").
+    assert DEFAULT_RULES_VERSION == "default-v2"
+    assert Mapping.default().fingerprint == "4b4c7a3dd200efec95ab340c4ab40b15"
+
+
+def test_a_change_of_bookkeeping_fields_alone_gives_no_event() -> None:
+    """A tap's replication key (`updated_at`) changes with every edit; on its own it says
+    nothing happened to the deal, and next to real changes it is not one of them."""
+    default = Mapping.default()
+    before = {"name": "Acme", "stage": "lead", "amount": 1, "updated_at": "2026-06-10T08:00:00Z"}
+    touched = {**before, "updated_at": "2026-06-11T08:00:00Z", "_sdc_sequence": 7}
+    assert diff(before, touched, default) == []
+    assert diff(before, {**touched, "amount": 2}, default) == [("deal_updated", ["amount"])]
+    assert diff(before, {**touched, "stage": "won"}, default) == [("deal_stage_changed", ["stage"])]
+    # a first version still gives its creation event, whatever its bookkeeping fields
+    assert first(before, default) == [("deal_created", None)]
+
+
+@pytest.mark.parametrize("field", DEFAULT_IGNORE_FIELDS)
+def test_every_default_ignored_field_is_ignored_alone(field: str) -> None:
+    before = {"name": "Acme", field: "2026-06-10T08:00:00Z"}
+    assert diff(before, {**before, field: "2026-06-11T08:00:00Z"}, Mapping.default()) == []
+
+
+def test_a_source_s_ignore_fields_replace_the_default_list() -> None:
+    before = {"name": "Acme", "updated_at": 1, "syncedAt": 1}
+    after = {"name": "Acme", "updated_at": 2, "syncedAt": 2}
+    assert diff(before, after, build(ignoreFields=["syncedAt"])) == [
+        ("deal_updated", ["updated_at"])
+    ]
+    assert diff(before, after, build(ignoreFields=[])) == [
+        ("deal_updated", ["syncedAt", "updated_at"])
+    ]
+    assert diff(before, after, build(ignoreFields=[*DEFAULT_IGNORE_FIELDS, "syncedAt"])) == []
 
 
 @pytest.mark.parametrize(

@@ -216,3 +216,54 @@ def test_valid_mappings_can_be_patched_and_cleared(
     )
     assert response.status_code == 200, response.text
     assert get(client, token, f"/v1/sources/{source_id}")["mappings"] is None
+
+
+def test_a_replication_key_that_alone_changed_gives_no_event(
+    client: TestClient, token: str, normalize_all: Callable[[], int]
+) -> None:
+    """A Singer tap sends `updated_at` (its replication key) in every record: a version
+    that differs only there is stored (the payload is kept verbatim) but gives no event."""
+    source = create_source(client, token, "Postgres deals")
+    v1 = {"name": "Acme renewal", "stage": "negotiation", "amount": 42000,
+          "updated_at": "2026-06-10T14:03:00+00:00"}  # fmt: skip
+    touched = {**v1, "updated_at": "2026-06-11T09:00:00+00:00"}
+    repriced = {**touched, "amount": 45000, "updated_at": "2026-06-12T09:00:00+00:00"}
+    ingest(client, token, source, [rec("emea:1", v1, T1)])
+    second = ingest(client, token, source, [rec("emea:1", touched, T2)])
+    ingest(client, token, source, [rec("emea:1", repriced, T3)])
+    normalize_all()
+    assert second["accepted"] == 1  # a new version is stored...
+    assert get(client, token, f"/v1/ingest/{second['batchId']}")["eventsCreated"] == 0  # ...quietly
+    events = all_events(client, token, sourceId=source)
+    assert actions(events) == ["deal_created", "deal_updated"]
+    updated = by_action(events)["deal_updated"]
+    assert updated["timestamp"] == T3
+    assert updated["changes"] == [{"field": "amount", "from": 42000, "to": 45000}]
+
+
+def test_ignore_fields_replace_the_default_list_and_renormalize_applies_the_change(
+    client: TestClient, token: str, normalize_all: Callable[[], int]
+) -> None:
+    """`ignoreFields: []` reports the bookkeeping fields again; going back to the default
+    and renormalizing removes the events they gave (new fingerprint: every event of the
+    type gets a new id)."""
+    everything = {"deal": {"ignoreFields": []}}
+    source = create_source(client, token, "Postgres deals", mappings=everything)
+    v1 = {"name": "Acme renewal", "stage": "negotiation", "updated_at": "1"}
+    ingest(client, token, source, [rec("emea:1", v1, T1)])
+    ingest(client, token, source, [rec("emea:1", {**v1, "updated_at": "2"}, T2)])
+    normalize_all()
+    before = all_events(client, token, sourceId=source)
+    assert actions(before) == ["deal_created", "deal_updated"]
+    assert by_action(before)["deal_updated"]["changes"] == [
+        {"field": "updated_at", "from": "1", "to": "2"}
+    ]
+
+    response = client.patch(f"/v1/sources/{source}", json={"mappings": None}, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    response = client.post(f"/v1/sources/{source}/renormalize", headers=bearer(token))
+    assert response.status_code == 202, response.text
+    normalize_all()
+    after = all_events(client, token, sourceId=source)
+    assert actions(after) == ["deal_created"]
+    assert after[0]["id"] != by_action(before)["deal_created"]["id"]

@@ -7,9 +7,19 @@ the server sends. Attribute names are snake_case; the wire is camelCase.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+#: one word per thing: the ingest answer's `deduplicated` is the batch's `unchanged` outcome
+DEDUPLICATED = (
+    "Records of this request that were already stored with the same content: their outcome is "
+    "`unchanged` (in the batch's `outcomes` and `/records`); nothing new was stored for them."
+)
+UNCHANGED = (
+    "Records already stored with the same content, so nothing new was stored; the ingest "
+    "answer counts them as `deduplicated`."
+)
 
 
 class Wire(msgspec.Struct, rename="camel", kw_only=True):
@@ -26,7 +36,7 @@ class Rejected(Wire):
 class Outcomes(Wire):
     created: int
     superseded: int
-    unchanged: int
+    unchanged: Annotated[int, msgspec.Meta(description=UNCHANGED)]
     stale: int
 
 
@@ -47,7 +57,7 @@ class BatchAck(Wire):
     source_id: str
     status: Literal["queued", "processing", "done", "error"]
     accepted: int
-    deduplicated: int
+    deduplicated: Annotated[int, msgspec.Meta(description=DEDUPLICATED)]
     rejected: list[Rejected]
     created_at: str
 
@@ -70,7 +80,13 @@ class RecordOutcome(Wire):
     index: int
     record_id: str | None
     entity_type: str | None
-    outcome: Literal["created", "superseded", "unchanged", "stale", "rejected"]
+    outcome: Annotated[
+        Literal["created", "superseded", "unchanged", "stale", "rejected"],
+        msgspec.Meta(
+            description="`unchanged`: already stored with the same content (counted as "
+            "`deduplicated` in the ingest answer)."
+        ),
+    ]
     version_id: str | None
     code: str | None
     message: str | None

@@ -23,6 +23,7 @@ from headwater.client.aio import AsyncEventFeed, AsyncHeadwaterClient
 from headwater.client.errors import ConnectionFailed, HeadwaterError
 from headwater.client.models import (
     Actor,
+    ActorRef,
     Alias,
     ApiKey,
     Batch,
@@ -52,6 +53,7 @@ __all__ = [
     "MAX_RECORDS_PER_REQUEST",
     "MAX_REQUEST_BYTES",
     "Actor",
+    "ActorRef",
     "Alias",
     "ApiKey",
     "AsyncEventFeed",

@@ -125,11 +125,18 @@ class Alias(Model, kw_only=True):
     value: str
 
 
-class Actor(Model, kw_only=True):
+class ActorRef(Model, kw_only=True):
+    """An event's actor, as events carry it (no aliases: `actors.get` has those)."""
+
     id: str
     email: str | None = None
     name: str | None = None
     placeholder: bool = False
+
+
+class Actor(ActorRef, kw_only=True):
+    """An actor as `/v1/actors` answers: with the emails and names it is known by."""
+
     aliases: list[Alias] = msgspec.field(default_factory=list)
 
 
@@ -160,7 +167,7 @@ class Provenance(Model, kw_only=True):
 class Event(Model, kw_only=True):
     id: str
     action: str
-    actor: Actor | None = None
+    actor: ActorRef | None = None
     entity: EntityRef
     timestamp: str
     changes: list[Change] = msgspec.field(default_factory=list)

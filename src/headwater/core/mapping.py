@@ -19,7 +19,30 @@ from typing import Annotated, Any
 import msgspec
 
 #: bump when the default rules change meaning, so re-normalized events get new ids
-DEFAULT_RULES_VERSION = "default-v1"
+#: (v2: the default `ignoreFields`; docs/mappings.md, "Changing the default mapping")
+DEFAULT_RULES_VERSION = "default-v2"
+
+#: Fields that only say "this record changed" (a last-modified time, a sync tool's
+#: bookkeeping): a version that differs only in them is no change worth an event, and
+#: they are left out of `<type>_updated`'s `changes`. A source's `ignoreFields` replaces
+#: this list, like every list of a mapping; `[]` reports them again.
+DEFAULT_IGNORE_FIELDS = (
+    "updated_at",
+    "updatedAt",
+    "modified_at",
+    "modifiedAt",
+    "last_modified",
+    "lastModified",
+    "last_modified_at",
+    "lastModifiedAt",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "_sdc_batched_at",
+    "_sdc_extracted_at",
+    "_sdc_received_at",
+    "_sdc_sequence",
+    "_sdc_table_version",
+)
 
 FieldName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ActionName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
@@ -145,7 +168,9 @@ class Mapping:
             created_by_fields=created_by,
             updated_by_fields=updated_by,
             fallback_actor_fields=fallback,
-            ignore_fields=frozenset(spec.ignoreFields or ()),
+            ignore_fields=frozenset(
+                spec.ignoreFields if spec.ignoreFields is not None else DEFAULT_IGNORE_FIELDS
+            ),
             name_fields=tuple(
                 spec.nameFields
                 if spec.nameFields is not None
