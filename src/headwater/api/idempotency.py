@@ -2,8 +2,9 @@
 
 `begin` claims the key (or answers with the remembered response, 409 or 422);
 the endpoint then calls `remember` inside its own write transaction, so the response
-is stored atomically with the work it describes. A 4xx is remembered too; a 5xx
-releases the key so that a retry runs again.
+is stored atomically with the work it describes. A 4xx that a retry would meet again
+(400, 404, 422) is remembered too; a 5xx, or a refusal for a passing condition (a paused
+source, a rate limit), releases the key so that a retry runs again.
 """
 
 from __future__ import annotations
@@ -101,8 +102,22 @@ async def run(store: Store, claim: Claim | None, request_id: str, work: Callable
         raise
 
 
+#: refusals for a condition that passes: a retry with the same key must run again, not
+#: replay the refusal (Stripe's rule: remember only what a retry would get anyway)
+TRANSIENT: tuple[type[errors.HeadwaterError], ...] = (
+    errors.SourceNotActive,
+    errors.RateLimited,
+    errors.IdempotencyKeyInUse,
+)
+
+
+def remembers(error: errors.HeadwaterError) -> bool:
+    """Whether a request that failed with `error` is answered the same way on a retry."""
+    return error.status < 500 and not isinstance(error, TRANSIENT)
+
+
 def _settle(store: Store, claim: Claim, error: errors.HeadwaterError, request_id: str) -> None:
-    if error.status >= 500:
+    if not remembers(error):
         _release(store, claim)
         return
     with store.write() as tx:
