@@ -161,6 +161,7 @@ async def write_endpoint(
     *,
     body_limit: int,
     json_body: bool = True,
+    optional_json_body: bool = False,
 ) -> Response:
     """The shape every write endpoint shares: authenticate, read the bounded body, claim the
     Idempotency-Key, validate outside the transaction, then one transaction that does the
@@ -170,6 +171,8 @@ async def write_endpoint(
     if json_body:
         inputs.require_json(request)
     body = await inputs.read_body(request, body_limit)
+    if optional_json_body:
+        inputs.require_optional_json(request, body)
     claim = await begin(request, store, principal, body)
     if isinstance(claim, Response):
         return claim
