@@ -261,7 +261,10 @@ def test_renormalize_body_is_optional_but_json_when_sent(
     client: TestClient, token: str, source_id: str
 ) -> None:
     path = f"/v1/sources/{source_id}/renormalize"
-    for content_type, body in [("text/plain", b"go"), ("application/x-www-form-urlencoded", b"a=1")]:
+    for content_type, body in [
+        ("text/plain", b"go"),
+        ("application/x-www-form-urlencoded", b"a=1"),
+    ]:
         response = client.post(
             path, content=body, headers={**bearer(token), "Content-Type": content_type}
         )
