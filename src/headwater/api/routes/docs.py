@@ -8,17 +8,19 @@ own, apart from any other static files the server may serve).
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.resources.abc import Traversable
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
-from swagger_ui_bundle import swagger_ui_path
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from headwater import errors
 from headwater.api import openapi
 
 STATIC = "/docs/static"
+FILES: Traversable = swagger_ui_path
 
 #: the files the page uses, with their media types (an allow-list: nothing else is served)
 ASSETS = {
@@ -58,7 +60,7 @@ def _document() -> bytes:
 
 @lru_cache(maxsize=len(ASSETS))
 def _asset(name: str) -> bytes:
-    return (swagger_ui_path / name).read_bytes()
+    return (FILES / name).read_bytes()
 
 
 async def openapi_json(request: Request) -> Response:
