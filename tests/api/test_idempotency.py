@@ -17,7 +17,7 @@ from headwater.api.app import create_app
 from headwater.config import Settings
 from headwater.core.idempotency import LEASE_MICROS, StoredKey, request_hash
 from headwater.ids import now_micros
-from headwater.store import Store
+from headwater.store import Store, open_store
 from tests.api.helpers import (
     MISSING_UUID,
     assert_page,
@@ -124,6 +124,53 @@ def test_key_in_use_is_409(client: TestClient, token: str, source_id: str, store
     data = assert_success(_post(client, token, body, key="abandoned"), 202)
     assert (data["accepted"], data["deduplicated"]) == (0, 2)
     assert _batch_total(client, token) == 2
+
+
+def _claim(store: Store, token: str, body: bytes, key: str, owner: str | None) -> None:
+    """A running claim for POST /v1/ingest, as a request in flight leaves it."""
+    now = now_micros()
+    running = StoredKey(
+        request_hash("POST", "/v1/ingest", body), None, None, now + LEASE_MICROS, now, owner
+    )
+    with store.write() as tx:
+        tx.put_idempotency(org_id_of(store, token), "POST /v1/ingest", key, running)
+
+
+def test_a_claim_ends_with_the_instance_that_holds_it(
+    client: TestClient, token: str, source_id: str, store: Store, database_url: str
+) -> None:
+    body = _body(source_id)
+    # held by this server, well inside its lease: truly running, so 409
+    _claim(store, token, body, "mine", store.claimant())
+    assert_error(_post(client, token, body, key="mine"), 409, "IDEMPOTENCY_KEY_IN_USE")
+    # held by an instance that no longer runs: taken over at once, lease or not
+    _claim(store, token, body, "orphan", "01234567-89ab-7def-8123-456789abcdef")
+    retried = _post(client, token, body, key="orphan")
+    assert "idempotent-replayed" not in retried.headers
+    assert assert_success(retried, 202)["accepted"] == 2
+    assert _post(client, token, body, key="orphan").headers["idempotent-replayed"] == "true"
+    # a store that was closed (its process ended) leaves claims that die with it
+    gone = open_store(database_url)
+    owner = gone.claimant()
+    gone.close()
+    _claim(store, token, body, "closed", owner)
+    assert_success(_post(client, token, body, key="closed"), 202)
+
+
+def test_a_claim_of_another_live_instance_is_in_use_on_postgres(
+    client: TestClient, token: str, source_id: str, store: Store, database_url: str, backend: str
+) -> None:
+    """PostgreSQL serves many API processes: another one's running claim stays 409."""
+    if backend != "postgres":
+        pytest.skip("one API process serves a SQLite file")
+    body = _body(source_id)
+    other = open_store(database_url)
+    try:
+        _claim(store, token, body, "elsewhere", other.claimant())
+        assert_error(_post(client, token, body, key="elsewhere"), 409, "IDEMPOTENCY_KEY_IN_USE")
+    finally:
+        other.close()  # that process ends: its claim ends with it
+    assert_success(_post(client, token, body, key="elsewhere"), 202)
 
 
 def test_concurrent_requests_with_one_key_run_once(

@@ -59,14 +59,21 @@ async def begin(
     )
 
     def decide() -> tuple[Decision, StoredKey | None]:
+        owner = store.claimant()
         now = now_micros()
         with store.write() as tx:
             existing = tx.get_idempotency(claim.org_id, claim.endpoint, claim.key)
-            decision = idempotency.decide(existing, claim.request_hash, now)
+            # a claim ends with the process that holds it: a retry after a crash runs at once
+            alive = (
+                existing is not None
+                and existing.response_status is None
+                and existing.owner is not None
+                and tx.claimant_alive(existing.owner)
+            )
+            decision = idempotency.decide(existing, claim.request_hash, now, owner_alive=alive)
             if decision is Decision.CLAIM:
-                running = StoredKey(
-                    claim.request_hash, None, None, now + idempotency.LEASE_MICROS, now
-                )
+                lease = now + idempotency.LEASE_MICROS
+                running = StoredKey(claim.request_hash, None, None, lease, now, owner)
                 tx.put_idempotency(claim.org_id, claim.endpoint, claim.key, running)
         return decision, existing
 

@@ -834,23 +834,23 @@ class SqlWriteTx:
 
     def get_idempotency(self, org_id: str, endpoint: str, key: str) -> StoredKey | None:
         row = self._one(
-            "SELECT request_hash, response_status, response_body, locked_until, created_at "
-            "FROM idempotency_keys WHERE org_id = %s AND endpoint = %s AND key = %s",
+            "SELECT request_hash, response_status, response_body, locked_until, created_at, "
+            "owner FROM idempotency_keys WHERE org_id = %s AND endpoint = %s AND key = %s",
             (org_id, endpoint, key),
         )
         if row is None:
             return None
         body = bytes(row[2]) if row[2] is not None else None
-        return StoredKey(bytes(row[0]), row[1], body, row[3], row[4])
+        return StoredKey(bytes(row[0]), row[1], body, row[3], row[4], row[5])
 
     def put_idempotency(self, org_id: str, endpoint: str, key: str, stored: StoredKey) -> None:
         self._execute(
             "INSERT INTO idempotency_keys (org_id, endpoint, key, request_hash, response_status, "
-            f"response_body, locked_until, created_at) VALUES ({marks(8)}) "
+            f"response_body, locked_until, created_at, owner) VALUES ({marks(9)}) "
             "ON CONFLICT (org_id, endpoint, key) DO UPDATE SET "
             "request_hash = excluded.request_hash, response_status = excluded.response_status, "
             "response_body = excluded.response_body, locked_until = excluded.locked_until, "
-            "created_at = excluded.created_at",
+            "created_at = excluded.created_at, owner = excluded.owner",
             (
                 org_id,
                 endpoint,
@@ -860,6 +860,7 @@ class SqlWriteTx:
                 stored.response_body,
                 stored.locked_until,
                 stored.created_at,
+                stored.owner,
             ),
         )
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from headwater import errors
 from headwater.core import ratelimit
+from headwater.store.claimants import SqliteClaimants, sqlite_owner_alive
 from headwater.store.sql import SqlReads, SqlWriteTx
 from headwater.store.urls import sqlite_path
 
@@ -64,10 +65,11 @@ def _translated() -> Iterator[None]:
         raise errors.Unavailable(f"SQLite: {exc}") from exc
 
 
-class SqliteStore(SqlReads):
+class SqliteStore(SqliteClaimants, SqlReads):
     backend = "sqlite"
 
     def __init__(self, database_url: str) -> None:
+        SqliteClaimants.__init__(self)
         self.path = sqlite_path(database_url)
         self._writer = _connect(self.path)
         self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
@@ -101,7 +103,7 @@ class SqliteStore(SqlReads):
             connection = self._writer
             connection.execute("BEGIN IMMEDIATE")
             try:
-                yield SqliteWriteTx(connection)
+                yield SqliteWriteTx(connection, self.instance_id)
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
@@ -156,8 +158,12 @@ class _Checkpointer(threading.Thread):
 
 
 class SqliteWriteTx(SqlWriteTx):
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, instance_id: str) -> None:
         self.connection = connection
+        self.instance_id = instance_id
+
+    def claimant_alive(self, owner: str) -> bool:
+        return sqlite_owner_alive(self.instance_id, owner)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.connection.execute(_qmark(sql), params)
