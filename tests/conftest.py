@@ -213,6 +213,8 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["error"]["message"]
     assert body["meta"]["requestId"] == response.headers["x-request-id"]
     assert "Traceback" not in response.text
+    if status == 401:
+        assert response.headers["www-authenticate"].startswith("Bearer ")
     return dict(body["error"])
 
 

@@ -147,6 +147,7 @@ def serve(
         http="httptools",
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         access_log=False,  # headwater.access logs one JSON line per request instead
+        server_header=False,  # naming the server library only helps an attacker pick exploits
         log_config=None,
     )
 

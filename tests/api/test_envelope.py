@@ -385,3 +385,30 @@ def test_pagination_params(client: TestClient, token: str, source_id: str) -> No
             "/v1/sources", params={"limit": limit, "offset": offset}, headers=bearer(token)
         )
         assert_page(response, total=1, limit=int(limit), offset=int(offset))
+
+
+def test_a_repeated_query_parameter_is_400(client: TestClient, token: str, source_id: str) -> None:
+    """`limit=1&limit=50` could mean either: refused, naming the parameter."""
+    for url, field in [
+        ("/v1/events?limit=1&limit=50", "limit"),
+        ("/v1/sources?offset=0&limit=5&offset=0", "offset"),  # even with equal values
+        (f"/v1/events?sourceId={source_id}&sourceId={MISSING_UUID}", "sourceId"),
+        (f"/v1/sources/{source_id}/records?entityType=deal&entityType=", "entityType"),
+        ("/v1/events?after=&after=", "after"),
+        ("/v1/events?unknown=1&unknown=2", "unknown"),
+        ("/v1/ingest?%6Cimit=1&limit=2", "limit"),  # percent-encoded names are the same name
+    ]:
+        response = client.get(url, headers=bearer(token))
+        error = assert_error(response, 400, "VALIDATION_ERROR")
+        assert detail_fields(error) == [field], url
+    # distinct parameters, and a single one, are fine
+    assert_success(client.get("/v1/events?limit=1&offset=0", headers=bearer(token)))
+    assert_success(client.get("/v1/events?limit=50", headers=bearer(token)))
+    # a repeated parameter on a write is refused before anything is stored
+    response = client.post(
+        "/v1/sources?x=1&x=2", json={"name": "Not stored"}, headers=bearer(token)
+    )
+    assert_error(response, 400, "VALIDATION_ERROR")
+    assert (
+        client.get("/v1/sources", headers=bearer(token)).json()["meta"]["pagination"]["total"] == 1
+    )

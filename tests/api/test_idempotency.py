@@ -12,9 +12,12 @@ import pytest
 from starlette.testclient import TestClient
 
 import headwater.ingest
+from headwater import errors
+from headwater.api.app import create_app
+from headwater.config import Settings
 from headwater.core.idempotency import LEASE_MICROS, StoredKey, request_hash
 from headwater.ids import now_micros
-from headwater.store import Store
+from headwater.store import Store, open_store
 from tests.api.helpers import (
     MISSING_UUID,
     assert_page,
@@ -121,6 +124,53 @@ def test_key_in_use_is_409(client: TestClient, token: str, source_id: str, store
     data = assert_success(_post(client, token, body, key="abandoned"), 202)
     assert (data["accepted"], data["deduplicated"]) == (0, 2)
     assert _batch_total(client, token) == 2
+
+
+def _claim(store: Store, token: str, body: bytes, key: str, owner: str | None) -> None:
+    """A running claim for POST /v1/ingest, as a request in flight leaves it."""
+    now = now_micros()
+    running = StoredKey(
+        request_hash("POST", "/v1/ingest", body), None, None, now + LEASE_MICROS, now, owner
+    )
+    with store.write() as tx:
+        tx.put_idempotency(org_id_of(store, token), "POST /v1/ingest", key, running)
+
+
+def test_a_claim_ends_with_the_instance_that_holds_it(
+    client: TestClient, token: str, source_id: str, store: Store, database_url: str
+) -> None:
+    body = _body(source_id)
+    # held by this server, well inside its lease: truly running, so 409
+    _claim(store, token, body, "mine", store.claimant())
+    assert_error(_post(client, token, body, key="mine"), 409, "IDEMPOTENCY_KEY_IN_USE")
+    # held by an instance that no longer runs: taken over at once, lease or not
+    _claim(store, token, body, "orphan", "01234567-89ab-7def-8123-456789abcdef")
+    retried = _post(client, token, body, key="orphan")
+    assert "idempotent-replayed" not in retried.headers
+    assert assert_success(retried, 202)["accepted"] == 2
+    assert _post(client, token, body, key="orphan").headers["idempotent-replayed"] == "true"
+    # a store that was closed (its process ended) leaves claims that die with it
+    gone = open_store(database_url)
+    owner = gone.claimant()
+    gone.close()
+    _claim(store, token, body, "closed", owner)
+    assert_success(_post(client, token, body, key="closed"), 202)
+
+
+def test_a_claim_of_another_live_instance_is_in_use_on_postgres(
+    client: TestClient, token: str, source_id: str, store: Store, database_url: str, backend: str
+) -> None:
+    """PostgreSQL serves many API processes: another one's running claim stays 409."""
+    if backend != "postgres":
+        pytest.skip("one API process serves a SQLite file")
+    body = _body(source_id)
+    other = open_store(database_url)
+    try:
+        _claim(store, token, body, "elsewhere", other.claimant())
+        assert_error(_post(client, token, body, key="elsewhere"), 409, "IDEMPOTENCY_KEY_IN_USE")
+    finally:
+        other.close()  # that process ends: its claim ends with it
+    assert_success(_post(client, token, body, key="elsewhere"), 202)
 
 
 def test_concurrent_requests_with_one_key_run_once(
@@ -245,14 +295,60 @@ def test_a_4xx_with_a_key_is_replayed_identically(
     second = _post(client, token, body, key="bad-body")
     assert (second.status_code, second.content) == (400, first.content)
     assert second.headers["idempotent-replayed"] == "true"
-    # a 409 for a paused source too, even after the source is active again
+    assert source_counts(client, token, source_id)["versions"] == 0
+
+
+def test_a_refusal_for_a_passing_condition_is_not_remembered(
+    client: TestClient, token: str, source_id: str
+) -> None:
+    """A paused source refuses with 409; once resumed, the same key and body run."""
     client.patch(f"/v1/sources/{source_id}", json={"status": "paused"}, headers=bearer(token))
     first = _post(client, token, _body(source_id), key="paused")
     assert_error(first, 409, "SOURCE_NOT_ACTIVE")
+    again = _post(client, token, _body(source_id), key="paused")  # still paused: refused again
+    assert_error(again, 409, "SOURCE_NOT_ACTIVE")
+    assert "idempotent-replayed" not in again.headers
+    assert again.content != first.content  # a fresh answer, not the stored one
     client.patch(f"/v1/sources/{source_id}", json={"status": "active"}, headers=bearer(token))
     second = _post(client, token, _body(source_id), key="paused")
-    assert (second.status_code, second.content) == (409, first.content)
-    assert source_counts(client, token, source_id)["versions"] == 0
+    assert "idempotent-replayed" not in second.headers
+    assert assert_success(second, 202)["accepted"] == 2
+    assert source_counts(client, token, source_id)["versions"] == 2
+    # from now on the key is taken by the request that ran
+    third = _post(client, token, _body(source_id), key="paused")
+    assert (third.status_code, third.content) == (202, second.content)
+    assert third.headers["idempotent-replayed"] == "true"
+
+
+def test_a_rate_limited_request_is_not_remembered(
+    client: TestClient, token: str, source_id: str, store: Store, database_url: str
+) -> None:
+    """429 is refused before the key is claimed; the same key runs once the limit allows."""
+    settings = Settings(
+        database_url=database_url, embedded_worker=False, rate_limit=0.001, rate_burst=1.0
+    )
+    with TestClient(create_app(settings, store=store), raise_server_exceptions=False) as limited:
+        assert limited.get("/v1/sources", headers=bearer(token)).status_code == 200
+        refused = post_raw(limited, token, _body(source_id), {"Idempotency-Key": "limited"})
+        assert_error(refused, 429, "RATE_LIMITED")
+    # the same store served without a limit: the key was never taken
+    second = _post(client, token, _body(source_id), key="limited")
+    assert "idempotent-replayed" not in second.headers
+    assert assert_success(second, 202)["accepted"] == 2
+
+
+def test_unavailable_is_not_remembered(
+    client: TestClient, token: str, source_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise errors.Unavailable()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(headwater.ingest, "apply", unreachable)
+        assert_error(_post(client, token, _body(source_id)), 503, "UNAVAILABLE")
+    retried = _post(client, token, _body(source_id))
+    assert "idempotent-replayed" not in retried.headers
+    assert assert_success(retried, 202)["accepted"] == 2
 
 
 def test_a_5xx_is_not_remembered(

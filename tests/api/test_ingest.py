@@ -174,6 +174,31 @@ def test_newer_timestamp_same_content_is_unchanged(
     assert source_counts(client, token, source_id)["versions"] == 2
 
 
+def test_unchanged_resend_with_newer_time_moves_the_heads_time(
+    client: TestClient, token: str, source_id: str
+) -> None:
+    """The source said at 2027-01-01 that the record was unchanged, so a change stamped
+    between the stored version and that time is older than what the source last said:
+    stale (docs/decisions.md, "What "unchanged" means")."""
+    ingest_ok(client, token, source_id, _seed()[:1])  # 2026-06-10T14:03:00Z
+    newer = _seed()[:1]
+    newer[0]["sourceUpdatedAt"] = "2027-01-01T00:00:00Z"
+    assert ingest_ok(client, token, source_id, newer)["deduplicated"] == 1
+    path = f"/v1/sources/{source_id}/records/deal/deal-4471"
+    head = assert_success(client.get(path, headers=bearer(token)))
+    assert head["head"]["sourceUpdatedAt"] == "2027-01-01T00:00:00Z"
+    between = _seed()[:1]
+    between[0]["sourceUpdatedAt"] = "2026-09-01T00:00:00Z"
+    between[0]["payload"] = {**between[0]["payload"], "amount": 1}
+    data = ingest_ok(client, token, source_id, between)
+    assert _outcomes(client, token, data["batchId"]) == ["stale"]
+    later = _seed()[:1]
+    later[0]["sourceUpdatedAt"] = "2027-02-01T00:00:00Z"
+    later[0]["payload"] = {**later[0]["payload"], "amount": 2}
+    data = ingest_ok(client, token, source_id, later)
+    assert _outcomes(client, token, data["batchId"]) == ["superseded"]
+
+
 def test_timestamps_decide_between_superseded_and_stale_in_utc(
     client: TestClient, token: str, source_id: str
 ) -> None:

@@ -143,7 +143,31 @@ def test_number_out_of_double_range_in_payload_is_invalid_payload(
         data = assert_success(response, 202)
         [rejection] = data["rejected"]
         assert (rejection["index"], rejection["code"]) == (0, "INVALID_PAYLOAD"), number
+        assert rejection["message"] == "payload has a number outside the range of a 64-bit float"
         assert data["accepted"] + data["deduplicated"] == 1
+
+
+def test_integers_are_exact_up_to_4300_characters_and_longer_ones_are_refused_alone(
+    client: TestClient, token: str, source_id: str, store: Store
+) -> None:
+    """docs/decisions.md, "Content hash": the stated limit, enforced per record."""
+    org = org_id_of(store, token)
+    for number in [b"9" * 4300, b"-" + b"9" * 4299, b"1" + b"0" * 4299]:
+        payload = b'{"n": ' + number + b"}"
+        data = assert_success(post_raw(client, token, _body(source_id, payload)), 202)
+        assert data["rejected"] == [], number[:5]
+        first = batch_records(client, token, data["batchId"])[0]
+        version = store.get_version(org, first["versionId"])
+        assert version is not None
+        assert version.payload == payload  # verbatim
+        assert json.loads(version.payload)["n"] == int(number)  # exact
+    for number in [b"9" * 4301, b"-" + b"1" * 4300, b"1" * 10_000]:
+        payload = b'{"n": ' + number + b"}"
+        data = assert_success(post_raw(client, token, _body(source_id, payload)), 202)
+        [rejection] = data["rejected"]
+        assert (rejection["index"], rejection["code"]) == (0, "INVALID_PAYLOAD")
+        assert rejection["message"] == "payload has an integer longer than 4300 characters"
+        assert data["accepted"] + data["deduplicated"] == 1  # the other record proceeds
 
 
 def test_huge_integer_in_payload_is_exact_content(

@@ -45,6 +45,17 @@ def test_create_returns_201_with_the_token_once(
     assert org_id_of(store, data["token"]) == org_id_of(store, token)
 
 
+def test_a_response_showing_a_token_is_never_cached(client: TestClient, token: str) -> None:
+    headers = {**bearer(token), "Idempotency-Key": "no-store"}
+    body = {"label": "cached?", "scopes": ["read"]}
+    first = client.post("/v1/keys", json=body, headers=headers)
+    assert TOKEN.fullmatch(assert_success(first, 201)["token"])
+    assert first.headers["cache-control"] == "no-store"
+    replay = client.post("/v1/keys", json=body, headers=headers)  # shows the token again
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.headers["cache-control"] == "no-store"
+
+
 def test_created_keys_are_unique_and_work_with_exactly_their_scopes(
     client: TestClient, token: str, store: Store
 ) -> None:

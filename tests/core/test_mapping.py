@@ -443,3 +443,12 @@ def test_fingerprint_of_a_custom_mapping_differs_from_the_default() -> None:
         build(actions={"created": "x"}).fingerprint != build(actions={"created": "y"}).fingerprint
     )
     assert build(nameFields=["a", "b"]).fingerprint != build(nameFields=["b", "a"]).fingerprint
+
+
+def test_unknown_action_keys_are_refused_on_write_but_read_back_from_old_documents() -> None:
+    document = {"deal": {"actions": {"bogus": "x", "created": "deal_opened"}}}
+    with pytest.raises(InvalidMappings) as refused:
+        parse_mappings(document)
+    assert refused.value.field == "mappings.deal.actions.bogus"
+    built = mappings_for(document)["deal"]  # stored before the check: still normalizes
+    assert built.action("deal", "created") == "deal_opened"

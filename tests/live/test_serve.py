@@ -27,6 +27,9 @@ def test_seed_example_over_http(server: Server) -> None:
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
         created = client.post("/v1/sources", json={"name": "CRM", "entityTypes": ["deal"]})
         assert created.status_code == 201, created.text
+        # no header names the server library (it would only help pick an exploit)
+        assert "server" not in created.headers
+        assert "server" not in client.get("/no/such/path").headers
         source_id = created.json()["data"]["id"]
 
         first = _ingest(client, source_id, SEED_PAYLOADS)

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.normalize.helpers import all_events, get, ingest, rec
+from tests.normalize.helpers import all_events, follow_feed, get, ingest, rec
 
 T1, T2, T3, T4 = (f"2026-06-1{d}T10:00:00Z" for d in range(1, 5))
 JANE = {"name": "Jane Smith", "email": "jane.smith@acme.com"}
@@ -69,6 +69,14 @@ def test_a_bare_name_then_name_with_email_end_as_one_canonical_actor(
     assert merged["id"] == jane["id"]
     assert merged["placeholder"] is False
     assert get(client, token, f"/v1/actors/{jane['id']}") == merged
+    # and filters events like the canonical id, in the offset listing and in the feed
+    by_old = all_events(client, token, actorId=placeholder["id"])
+    assert by_old == all_events(client, token, actorId=jane["id"])
+    assert {e["entity"]["id"] for e in by_old} == {"deal-1", "deal-2"}
+    feed, _ = follow_feed(client, token, actorId=placeholder["id"])
+    assert {e["entity"]["id"] for e in feed} == {"deal-1", "deal-2"}
+    # an actor id that does not exist (or is another organisation's) matches nothing
+    assert all_events(client, token, actorId="00000000-0000-4000-8000-000000000000") == []
 
     # later mentions, by name (case and spacing folded) or by email (any case), find her
     ingest(

@@ -203,6 +203,47 @@ def test_invalid_mappings_are_rejected_on_create_and_patch(
     assert len(get(client, token, "/v1/sources")) == 1  # nothing was created
 
 
+UNKNOWN_KEYS: list[tuple[Any, str]] = [
+    ({"ticket": {"bogus": 1}}, "mappings.ticket.bogus"),
+    ({"ticket": {"statusfields": ["x"]}}, "mappings.ticket.statusfields"),  # case matters
+    ({"ticket": {"actions": {"bogus": "x"}}}, "mappings.ticket.actions.bogus"),
+    ({"ticket": {"actions": {"create": "x"}}}, "mappings.ticket.actions.create"),
+    ({"ticket": {"actions": {"ticket_created": "x"}}}, "mappings.ticket.actions.ticket_created"),
+    ({"ticket": {"actions": {"Stage_changed": "x"}}}, "mappings.ticket.actions.Stage_changed"),
+    (
+        {"ticket": {"actions": {"created": "ok", "stage_moved": "x"}}},
+        "mappings.ticket.actions.stage_moved",
+    ),
+]
+
+
+def test_unknown_keys_and_action_names_are_400_with_their_path_and_not_stored(
+    client: TestClient, token: str, source_id: str
+) -> None:
+    for mappings, field in UNKNOWN_KEYS:
+        for response in [
+            client.post(
+                "/v1/sources", json={"name": "x", "mappings": mappings}, headers=bearer(token)
+            ),
+            client.patch(
+                f"/v1/sources/{source_id}", json={"mappings": mappings}, headers=bearer(token)
+            ),
+        ]:
+            error = assert_error(response, 400, "VALIDATION_ERROR")
+            assert [d["field"] for d in error["details"]] == [field], mappings
+    assert get(client, token, f"/v1/sources/{source_id}")["mappings"] is None
+    assert len(get(client, token, "/v1/sources")) == 1
+    # every action the default rules produce can be renamed
+    known = {"created": "a", "updated": "b", "deleted": "c", "assigned_to_assigned": "d",
+             "stage_changed": "e", "_changed": "f", "my.field-x_changed": "g"}  # fmt: skip
+    response = client.patch(
+        f"/v1/sources/{source_id}",
+        json={"mappings": {"ticket": {"actions": known}}},
+        headers=bearer(token),
+    )
+    assert response.status_code == 200, response.text
+
+
 def test_valid_mappings_can_be_patched_and_cleared(
     client: TestClient, token: str, source_id: str
 ) -> None:

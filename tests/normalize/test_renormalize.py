@@ -257,6 +257,31 @@ def test_renormalize_needs_an_existing_source_and_the_ingest_scope(
     assert (job["kind"], job["status"], job["sourceId"]) == ("renormalize", "queued", source_id)
 
 
+def test_renormalize_body_is_optional_but_json_when_sent(
+    client: TestClient, token: str, source_id: str
+) -> None:
+    path = f"/v1/sources/{source_id}/renormalize"
+    for content_type, body in [
+        ("text/plain", b"go"),
+        ("application/x-www-form-urlencoded", b"a=1"),
+    ]:
+        response = client.post(
+            path, content=body, headers={**bearer(token), "Content-Type": content_type}
+        )
+        assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    response = client.post(path, content=b"go", headers=bearer(token))  # no type at all
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    for bad in [b"go", b"[]", b" ", b"1"]:
+        response = client.post(
+            path, content=bad, headers={**bearer(token), "Content-Type": "application/json"}
+        )
+        assert_error(response, 400, "VALIDATION_ERROR")
+    assert client.post(path, headers=bearer(token)).status_code == 202  # no body
+    assert client.post(path, json={}, headers=bearer(token)).status_code == 202
+    empty_json = {**bearer(token), "Content-Type": "application/json"}
+    assert client.post(path, content=b"", headers=empty_json).status_code == 202
+
+
 def test_renormalize_honours_idempotency_keys(
     client: TestClient, token: str, source_id: str, normalize_all: Callable[[], int]
 ) -> None:

@@ -29,13 +29,16 @@ class Principal:
 async def authenticate(request: Request, store: Store, scope: Scope) -> Principal:
     """The caller's key, or the documented 401/403. Looked up fresh on every request, so
     a revocation takes effect on the very next one."""
-    header = request.headers.get("authorization")
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:  # which one counts would be a guess: refuse, whatever they hold
+        raise errors.InvalidApiKey("Send exactly one Authorization header.")
+    header = headers[0] if headers else ""
     if not header:
         raise errors.MissingAuthHeader()
     scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer":
         raise errors.MissingAuthHeader()
-    token = token.strip()
+    token = token.strip()  # an empty token is a Bearer token that is no key: 401 INVALID_API_KEY
     if not apikeys.well_formed(token):
         raise errors.InvalidApiKey()
     key = await run_in_threadpool(store.find_api_key, apikeys.token_hash(token))

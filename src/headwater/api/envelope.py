@@ -41,6 +41,12 @@ def failure(error: errors.HeadwaterError, request_id: str) -> Response:
     headers = {}
     if isinstance(error, errors.RateLimited):
         headers["Retry-After"] = str(error.retry_after)
+    if error.status == 401:  # RFC 6750 §3: say which scheme to use, and why the token failed
+        headers["WWW-Authenticate"] = (
+            'Bearer realm="headwater", error="invalid_token"'
+            if isinstance(error, errors.InvalidApiKey)
+            else 'Bearer realm="headwater"'
+        )
     return Response(
         error_body(error, request_id), status_code=error.status, media_type=JSON, headers=headers
     )

@@ -2,8 +2,9 @@
 
 `begin` claims the key (or answers with the remembered response, 409 or 422);
 the endpoint then calls `remember` inside its own write transaction, so the response
-is stored atomically with the work it describes. A 4xx is remembered too; a 5xx
-releases the key so that a retry runs again.
+is stored atomically with the work it describes. A 4xx that a retry would meet again
+(400, 404, 422) is remembered too; a 5xx, or a refusal for a passing condition (a paused
+source, a rate limit), releases the key so that a retry runs again.
 """
 
 from __future__ import annotations
@@ -58,14 +59,21 @@ async def begin(
     )
 
     def decide() -> tuple[Decision, StoredKey | None]:
+        owner = store.claimant()
         now = now_micros()
         with store.write() as tx:
             existing = tx.get_idempotency(claim.org_id, claim.endpoint, claim.key)
-            decision = idempotency.decide(existing, claim.request_hash, now)
+            # a claim ends with the process that holds it: a retry after a crash runs at once
+            alive = (
+                existing is not None
+                and existing.response_status is None
+                and existing.owner is not None
+                and tx.claimant_alive(existing.owner)
+            )
+            decision = idempotency.decide(existing, claim.request_hash, now, owner_alive=alive)
             if decision is Decision.CLAIM:
-                running = StoredKey(
-                    claim.request_hash, None, None, now + idempotency.LEASE_MICROS, now
-                )
+                lease = now + idempotency.LEASE_MICROS
+                running = StoredKey(claim.request_hash, None, None, lease, now, owner)
                 tx.put_idempotency(claim.org_id, claim.endpoint, claim.key, running)
         return decision, existing
 
@@ -101,8 +109,22 @@ async def run(store: Store, claim: Claim | None, request_id: str, work: Callable
         raise
 
 
+#: refusals for a condition that passes: a retry with the same key must run again, not
+#: replay the refusal (Stripe's rule: remember only what a retry would get anyway)
+TRANSIENT: tuple[type[errors.HeadwaterError], ...] = (
+    errors.SourceNotActive,
+    errors.RateLimited,
+    errors.IdempotencyKeyInUse,
+)
+
+
+def remembers(error: errors.HeadwaterError) -> bool:
+    """Whether a request that failed with `error` is answered the same way on a retry."""
+    return error.status < 500 and not isinstance(error, TRANSIENT)
+
+
 def _settle(store: Store, claim: Claim, error: errors.HeadwaterError, request_id: str) -> None:
-    if error.status >= 500:
+    if not remembers(error):
         _release(store, claim)
         return
     with store.write() as tx:
@@ -146,6 +168,7 @@ async def write_endpoint(
     *,
     body_limit: int,
     json_body: bool = True,
+    optional_json_body: bool = False,
 ) -> Response:
     """The shape every write endpoint shares: authenticate, read the bounded body, claim the
     Idempotency-Key, validate outside the transaction, then one transaction that does the
@@ -155,6 +178,8 @@ async def write_endpoint(
     if json_body:
         inputs.require_json(request)
     body = await inputs.read_body(request, body_limit)
+    if optional_json_body:
+        inputs.require_optional_json(request, body)
     claim = await begin(request, store, principal, body)
     if isinstance(claim, Response):
         return claim

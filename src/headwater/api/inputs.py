@@ -27,6 +27,14 @@ def require_json(request: Request) -> None:
         raise errors.UnsupportedMediaType()
 
 
+def require_optional_json(request: Request, body: bytes) -> None:
+    """For endpoints whose body is optional: an empty body is no body, whatever its declared
+    type; a body sent must be `application/json` (415) holding an object (400)."""
+    if body:
+        require_json(request)
+        decode(body, dict[str, Any])
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, never buffering more than `limit` bytes whatever the headers say."""
     declared = request.headers.get("content-length")

@@ -6,6 +6,8 @@ server-error handler carry the header.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from headwater import errors
@@ -45,9 +47,15 @@ def _client_request_id(scope: Scope) -> str | None:
     return None
 
 
+#: query parameters that may be given more than once (none yet): every other one takes one
+#: value, and `limit=1&limit=50` is refused rather than read as either
+MULTI_VALUED: frozenset[str] = frozenset()
+
+
 class UrlGuardMiddleware:
     """Refuse NUL characters in the path or query (400): no id or filter can contain one,
-    and PostgreSQL cannot even compare text holding one."""
+    and PostgreSQL cannot even compare text holding one. Refuse a repeated query parameter
+    (400) too: which value counts would be a guess."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,4 +71,26 @@ class UrlGuardMiddleware:
                 response = envelope.failure(error, scope["state"]["request_id"])
                 await response(scope, receive, send)
                 return
+            repeated = _repeated(query)
+            if repeated:
+                error = errors.ValidationFailed(
+                    "A query parameter is repeated.",
+                    [{"field": name, "message": "must be given once"} for name in repeated],
+                )
+                response = envelope.failure(error, scope["state"]["request_id"])
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+def _repeated(query: bytes) -> list[str]:
+    """Names given more than once, in the order they first repeat."""
+    if b"&" not in query:
+        return []
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen and name not in MULTI_VALUED and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    return repeated

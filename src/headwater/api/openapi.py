@@ -30,6 +30,10 @@ class RecordIn(msgspec.Struct):
     deleted: bool = False
 
 
+class RenormalizeOptions(msgspec.Struct):
+    """The optional body of a renormalize request: an object; no field is read yet."""
+
+
 class IngestRequest(msgspec.Struct):
     sourceId: str
     records: list[RecordIn]
@@ -51,6 +55,8 @@ ERRORS = {
 }
 AUTH_ERRORS = (401, 403, 429)
 SERVER_ERRORS = (500, 503)
+#: every operation: a NUL in the URL or a repeated query parameter is a 400 (api/middleware.py)
+URL_ERRORS = (400,)
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class Endpoint:
     status: int
     data: Any  #: a wire type, list[...] of one, or None for a non-envelope body
     body: Any = None
+    body_required: bool = True
     errors: tuple[int, ...] = ()
     query: tuple[tuple[str, dict[str, Any]], ...] = ()
     paginated: bool = False
@@ -96,7 +103,8 @@ ENDPOINTS = [
     Endpoint("PATCH", "/v1/sources/{sourceId}", "Change a source", "ingest", 200, s.SourceOut,
              body=PatchSource, errors=(400, 404, 409, 413, 415, 422), idempotent=True, tags=("sources",)),
     Endpoint("POST", "/v1/sources/{sourceId}/renormalize", "Rebuild a source's events", "ingest",
-             202, s.BatchOut, errors=(404, 409, 413, 422), idempotent=True, tags=("sources",)),
+             202, s.BatchOut, body=RenormalizeOptions, body_required=False,
+             errors=(400, 404, 409, 413, 415, 422), idempotent=True, tags=("sources",)),
     Endpoint("POST", "/v1/ingest", "Ingest records", "ingest", 202, s.BatchAck, body=IngestRequest,
              errors=(400, 404, 409, 413, 415, 422), idempotent=True, tags=("ingest",)),
     Endpoint("GET", "/v1/ingest", "List batches", "read", 200, list[s.BatchOut], errors=(400,),
@@ -134,7 +142,7 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/keys", "List API keys", "admin", 200, list[s.KeyOut], errors=(400,),
              query=PAGE, paginated=True, tags=("keys",)),
     Endpoint("DELETE", "/v1/keys/{keyId}", "Revoke an API key", "admin", 200, s.KeyOut,
-             errors=(404, 409, 413, 422), idempotent=True, tags=("keys",)),
+             errors=(400, 404, 409, 413, 422), idempotent=True, tags=("keys",)),
     Endpoint("GET", "/healthz", "Liveness", None, 200, s.Health, tags=("operations",)),
     Endpoint("GET", "/readyz", "Readiness: storage reachable, schema current", None, 200, s.Health,
              tags=("operations",)),
@@ -208,7 +216,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         str(endpoint.status): {"description": description, "content": content}
     }
     codes = (
-        set(endpoint.errors) | set(SERVER_ERRORS) | ({*AUTH_ERRORS} if endpoint.scope else set())
+        set(endpoint.errors)
+        | set(URL_ERRORS)
+        | set(SERVER_ERRORS)
+        | ({*AUTH_ERRORS} if endpoint.scope else set())
     )
     for code in sorted(codes):
         responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
@@ -226,7 +237,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         operation["security"] = []
     if endpoint.body is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": endpoint.body_required,
             "content": {"application/json": {"schema": _ref(endpoint.body)}},
         }
     return operation
@@ -302,12 +313,3 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
-
-
-DOCS_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Headwater API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-</body></html>"""

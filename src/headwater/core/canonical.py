@@ -2,7 +2,8 @@
 
 Canonical form (documented in docs/decisions.md, "Content hash"): the payload parsed and
 re-encoded by msgspec with object keys sorted by code point, no whitespace, strings as
-UTF-8 with minimal escapes, integers exact at any size, non-integer numbers as the
+UTF-8 with minimal escapes, integers exact up to `max_int_chars()` characters (4,300, a minus sign counts),
+non-integer numbers as the
 shortest text that round-trips the IEEE double. Key order, whitespace and escape
 spelling therefore never make a record "changed"; `1` and `1.0` stay distinct.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from typing import Any
 
 import msgspec
@@ -37,7 +39,7 @@ def canonicalize(raw: bytes) -> bytes:
     except RecursionError:
         raise InvalidPayload("payload is nested too deeply") from None
     except msgspec.ValidationError as exc:  # e.g. "Number out of range"
-        raise InvalidPayload(f"payload is not valid JSON: {_strip_path(exc)}") from None
+        raise InvalidPayload(_out_of_range(_strip_path(exc))) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidPayload(f"payload is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
@@ -99,6 +101,21 @@ def _json_type(value: object) -> str:
     if value is None:
         return "null"
     return names.get(type(value), "a number")
+
+
+def max_int_chars() -> int:
+    """The longest integer a payload may hold, in characters with its sign: Python's guard
+    against the quadratic cost of converting longer ones, as the decoder applies it
+    (4,300 unless PYTHONINTMAXSTRDIGITS changes it)."""
+    return sys.get_int_max_str_digits() or 2**31
+
+
+def _out_of_range(message: str) -> str:
+    if message.startswith("Integer value out of range"):
+        return f"payload has an integer longer than {max_int_chars()} characters"
+    if message.startswith("Number out of range"):
+        return "payload has a number outside the range of a 64-bit float"
+    return f"payload is not valid JSON: {message}"
 
 
 def _strip_path(exc: Exception) -> str:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 #: keys are kept at least this long (spec: at least 24 hours)
 RETENTION_MICROS = 24 * 3600 * 1_000_000
-#: a claim whose request died without finishing may be taken over after this long
+#: a claim whose owner lives but whose request never finished (or that names no owner) may
+#: be taken over after this long; a claim whose owner died is taken over at once
 LEASE_MICROS = 60 * 1_000_000
 
 
@@ -26,6 +27,8 @@ class StoredKey:
     response_body: bytes | None
     locked_until: int
     created_at: int
+    #: the server instance running the first request (None once it has answered)
+    owner: str | None = None
 
 
 def valid_key(key: str) -> bool:
@@ -39,11 +42,17 @@ def request_hash(method: str, path: str, body: bytes) -> bytes:
     return digest.digest()
 
 
-def decide(existing: StoredKey | None, request: bytes, now: int) -> Decision:
+def decide(
+    existing: StoredKey | None, request: bytes, now: int, owner_alive: bool = True
+) -> Decision:
+    """`owner_alive`: whether the instance that holds a running claim still runs; a claim
+    ends with its process, so a retry after a crash runs at once."""
     if existing is None or existing.created_at + RETENTION_MICROS <= now:
         return Decision.CLAIM
     if existing.request_hash != request:
         return Decision.MISMATCH
     if existing.response_status is None:
+        if existing.owner is not None and not owner_alive:
+            return Decision.CLAIM
         return Decision.IN_USE if existing.locked_until > now else Decision.CLAIM
     return Decision.REPLAY

@@ -52,6 +52,9 @@ _MOVED_TO_BY = re.compile(r"movedTo([A-Z0-9][A-Za-z0-9_]*)By")
 _CHANGED_BY = re.compile(r"([a-z][A-Za-z0-9_]*)ChangedBy")
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")  #: entity types and action names
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.*)`")
+#: the default actions an `actions` key can rename (without `<type>_`): field names in them
+#: are snake_case (`snake`), so any other key could never match an action
+_ACTION_KEY = re.compile(r"created|updated|deleted|[a-z0-9_.\-]*_(?:changed|assigned)")
 
 
 class MappingSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -73,7 +76,9 @@ class InvalidMappings(ValueError):
         self.field = field
 
 
-def parse_mappings(document: AnyMapping[str, Any]) -> dict[str, MappingSpec]:
+def parse_mappings(
+    document: AnyMapping[str, Any], *, strict: bool = True
+) -> dict[str, MappingSpec]:
     """Validate a source's `mappings` object: {entityType: MappingSpec}.
 
     `InvalidMappings.field` names the offending place, e.g. `mappings.deal.statusFields[1]`,
@@ -95,6 +100,12 @@ def parse_mappings(document: AnyMapping[str, Any]) -> dict[str, MappingSpec]:
                     raise InvalidMappings(
                         f"{where}.actions.{suffix}",
                         f"Expected an action key matching '{_NAME.pattern}'",
+                    )
+                if strict and not _ACTION_KEY.fullmatch(suffix):
+                    raise InvalidMappings(
+                        f"{where}.actions.{suffix}",
+                        "Unknown action: expected created, updated, deleted, <field>_changed or "
+                        "<field>_assigned (the field in snake_case, e.g. assigned_to_assigned)",
                     )
                 if not isinstance(action, str) or not _NAME.fullmatch(action):
                     raise InvalidMappings(
@@ -215,7 +226,10 @@ def mappings_for(document: AnyMapping[str, Any] | None) -> dict[str, Mapping]:
     if not document:
         return {}
     return {
-        entity_type: Mapping.build(spec) for entity_type, spec in parse_mappings(document).items()
+        # not strict: a document stored before action keys were checked may rename an action
+        # that never occurs; that entry just renames nothing
+        entity_type: Mapping.build(spec)
+        for entity_type, spec in parse_mappings(document, strict=False).items()
     }
 
 

@@ -116,6 +116,8 @@ class WriteTx(Protocol):
     def get_idempotency(self, org_id: str, endpoint: str, key: str) -> StoredKey | None: ...
     def put_idempotency(self, org_id: str, endpoint: str, key: str, stored: StoredKey) -> None: ...
     def delete_idempotency(self, org_id: str, endpoint: str, key: str) -> None: ...
+    def claimant_alive(self, owner: str) -> bool:
+        """Whether the server instance `owner` (a claim's holder) still runs."""
 
 
 class Store(Protocol):
@@ -126,6 +128,10 @@ class Store(Protocol):
         """Raise `errors.Unavailable` when storage cannot be reached."""
 
     def close(self) -> None: ...
+    def claimant(self) -> str:
+        """This instance's id for the Idempotency-Key claims it makes; while the process
+        runs, `WriteTx.claimant_alive` says so to every process (store/claimants.py)."""
+
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at."""
 

@@ -26,6 +26,7 @@ from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
+from headwater.store.claimants import PostgresClaimants, postgres_owner_alive
 from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -81,10 +82,11 @@ VERSIONS_BY_IDENTITY = (
 )
 
 
-class PostgresStore(SqlReads):
+class PostgresStore(PostgresClaimants, SqlReads):
     backend = "postgresql"
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 10) -> None:
+        PostgresClaimants.__init__(self, libpq_url(database_url))
         self.pool = psycopg_pool.ConnectionPool(
             libpq_url(database_url),
             min_size=min_size,
@@ -159,6 +161,7 @@ class PostgresStore(SqlReads):
         return [RecordKey(entity_type, record_id) for entity_type, record_id in found]
 
     def close(self) -> None:
+        self.close_claimants()
         self.pool.close()
 
 
@@ -168,6 +171,9 @@ class PostgresWriteTx(SqlWriteTx):
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection
+
+    def claimant_alive(self, owner: str) -> bool:
+        return postgres_owner_alive(self.connection, owner)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         return self.connection.execute(sql, params)

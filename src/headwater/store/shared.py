@@ -657,24 +657,26 @@ class SqlWriteTx:
 
     def get_idempotency(self, org_id: str, endpoint: str, key: str) -> StoredKey | None:
         row = self._one(
-            "SELECT request_hash, response_status, response_body, locked_until, created_at "
-            "FROM idempotency_keys WHERE org_id = %s AND endpoint = %s AND key = %s",
+            "SELECT request_hash, response_status, response_body, locked_until, created_at, "
+            "owner FROM idempotency_keys WHERE org_id = %s AND endpoint = %s AND key = %s",
             (org_id, endpoint, key),
         )
         if row is None:
             return None
-        request_hash, response_status, response_body, locked_until, created_at = row
+        request_hash, response_status, response_body, locked_until, created_at, owner = row
         body = bytes(response_body) if response_body is not None else None
-        return StoredKey(bytes(request_hash), response_status, body, locked_until, created_at)
+        return StoredKey(
+            bytes(request_hash), response_status, body, locked_until, created_at, owner
+        )
 
     def put_idempotency(self, org_id: str, endpoint: str, key: str, stored: StoredKey) -> None:
         self._execute(
             "INSERT INTO idempotency_keys (org_id, endpoint, key, request_hash, response_status, "
-            f"response_body, locked_until, created_at) VALUES ({marks(8)}) "
+            f"response_body, locked_until, created_at, owner) VALUES ({marks(9)}) "
             "ON CONFLICT (org_id, endpoint, key) DO UPDATE SET "
             "request_hash = excluded.request_hash, response_status = excluded.response_status, "
             "response_body = excluded.response_body, locked_until = excluded.locked_until, "
-            "created_at = excluded.created_at",
+            "created_at = excluded.created_at, owner = excluded.owner",
             (
                 org_id,
                 endpoint,
@@ -684,6 +686,7 @@ class SqlWriteTx:
                 stored.response_body,
                 stored.locked_until,
                 stored.created_at,
+                stored.owner,
             ),
         )
 

@@ -34,6 +34,7 @@ from headwater.core.actors import Actor
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
+from headwater.store.claimants import SqliteClaimants, sqlite_owner_alive
 from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -78,10 +79,11 @@ def _translated() -> Iterator[None]:
         raise errors.Unavailable(f"SQLite: {exc}") from exc
 
 
-class SqliteStore(SqlReads):
+class SqliteStore(SqliteClaimants, SqlReads):
     backend = "sqlite"
 
     def __init__(self, database_url: str) -> None:
+        SqliteClaimants.__init__(self)
         self.path = sqlite_path(database_url)
         self._writer = _connect(self.path)
         self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
@@ -140,7 +142,7 @@ class SqliteStore(SqlReads):
             connection = self._writer
             connection.execute("BEGIN IMMEDIATE")
             try:
-                yield SqliteWriteTx(connection)
+                yield SqliteWriteTx(connection, self.instance_id)
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
@@ -195,8 +197,12 @@ class _Checkpointer(threading.Thread):
 
 
 class SqliteWriteTx(SqlWriteTx):
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, instance_id: str) -> None:
         self.connection = connection
+        self.instance_id = instance_id
+
+    def claimant_alive(self, owner: str) -> bool:
+        return sqlite_owner_alive(self.instance_id, owner)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.connection.execute(_qmark(sql), params)

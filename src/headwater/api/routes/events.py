@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +16,7 @@ from headwater.api import envelope, inputs, schemas, wire
 from headwater.api.auth import authenticate
 from headwater.core import timestamps
 from headwater.core.models import EventFilter, Scope
+from headwater.store.base import Store
 
 
 def encode_cursor(seq: int) -> str:
@@ -75,6 +77,14 @@ def _filters(request: Request) -> EventFilter:
     )
 
 
+def _canonical_actor(store: Store, org_id: str, filters: EventFilter) -> EventFilter:
+    """An actor id merged into another keeps working (spec §6.5): a merge re-points the
+    events to the canonical actor, so the filter must name that one."""
+    assert filters.actor_id is not None
+    actor = store.get_actor(org_id, filters.actor_id)
+    return filters if actor is None else dataclasses.replace(filters, actor_id=actor.id)
+
+
 async def list_events(request: Request) -> Response:
     """Offset pagination by (timestamp, id); with `after=<cursor>` the feed in commit order."""
     store = inputs.store_of(request)
@@ -82,6 +92,8 @@ async def list_events(request: Request) -> Response:
     filters = _filters(request)
     limit, offset = inputs.page(request)
     request_id = inputs.request_id(request)
+    if filters.actor_id is not None:
+        filters = await run_in_threadpool(_canonical_actor, store, principal.org_id, filters)
     after = request.query_params.get("after")
     if after is not None:
         seq = decode_cursor(after)

@@ -37,7 +37,10 @@ async def create_key(request: Request) -> Response:
 
         return inside
 
-    return await write_endpoint(request, Scope.ADMIN, 201, prepare, body_limit=MAX_KEY_BODY)
+    response = await write_endpoint(request, Scope.ADMIN, 201, prepare, body_limit=MAX_KEY_BODY)
+    # the body shows a token (a replay shows it again): no cache may keep it
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def list_keys(request: Request) -> Response:

@@ -137,7 +137,13 @@ async def renormalize(request: Request) -> Response:
         return inside
 
     response = await write_endpoint(
-        request, Scope.INGEST, 202, prepare, body_limit=MAX_SOURCE_BODY, json_body=False
+        request,
+        Scope.INGEST,
+        202,
+        prepare,
+        body_limit=MAX_SOURCE_BODY,
+        json_body=False,
+        optional_json_body=True,  # no body needed; one sent must be JSON like every POST's
     )
     if request.app.state.worker is not None:
         request.app.state.worker.wake()
