@@ -374,7 +374,7 @@ def test_each_rejection_code_is_reported_while_others_proceed(
     rejected = data["rejected"]
     assert [r["index"] for r in rejected] == sorted(expected)
     for item in rejected:
-        assert set(item) == {"index", "recordId", "code", "message"}
+        assert set(item) == {"index", "recordId", "entityType", "code", "message"}
         assert item["code"] == expected[item["index"]], (records[item["index"]], item)
         assert isinstance(item["message"], str)
         assert item["message"]
