@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 
+from headwater.core import jsonbody
+
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder(order="sorted")
 
@@ -51,7 +53,9 @@ def canonicalize(raw: bytes) -> bytes:
     except RecursionError:  # the slow path's json.loads nests a little deeper than msgspec
         raise InvalidPayload("payload is nested too deeply") from None
     if duplicated:
-        raise InvalidPayload("payload has a duplicated object key")
+        path = jsonbody.duplicate_key(raw)  # the slow, exact walk: only for a refusal
+        where = f" {path!r}" if path else " an object key"
+        raise InvalidPayload(f"payload repeats the key{where}: each key may appear once")
     return canonical
 
 
