@@ -93,9 +93,7 @@ def test_a_timeline_is_paged(
     assert error["details"][0]["field"] == "limit"
 
 
-def test_an_unknown_record_is_still_404(
-    client: TestClient, token: str, source_id: str
-) -> None:
+def test_an_unknown_record_is_still_404(client: TestClient, token: str, source_id: str) -> None:
     ingest_ok(client, token, source_id, [record("deal-1")])
     for path in (
         f"/v1/sources/{source_id}/records/deal/nope",

@@ -237,7 +237,11 @@ def test_a_charset_other_than_utf8_is_415(
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json; charset=utf-8", "application/json; charset=UTF-8", 'application/json; charset="utf-8"'],
+    [
+        "application/json; charset=utf-8",
+        "application/json; charset=UTF-8",
+        'application/json; charset="utf-8"',
+    ],
 )
 def test_a_utf8_charset_is_accepted(
     client: TestClient, token: str, source_id: str, content_type: str
@@ -320,7 +324,9 @@ def test_a_record_path_with_a_trailing_slash_is_not_redirected(
     )
     assert assert_success(response)["recordId"] == "ends-with/"
     response = client.get(
-        f"/v1/sources/{source_id}/records/deal/ends-with", headers=bearer(token), follow_redirects=False
+        f"/v1/sources/{source_id}/records/deal/ends-with",
+        headers=bearer(token),
+        follow_redirects=False,
     )
     assert_error(response, 404, "NOT_FOUND")
 
@@ -456,9 +462,9 @@ def test_timestamp_errors_say_what_is_wrong(
 @pytest.mark.parametrize(
     ("record_text", "record_id", "entity_type", "code"),
     [
-        ('{"recordId": 42, "entityType": "deal", "sourceUpdatedAt": "%s", "payload": {}}' % TS,
+        ('{"recordId": 42, "entityType": "deal", "sourceUpdatedAt": "TS", "payload": {}}'.replace("TS", TS),
          42, "deal", "INVALID_RECORD_ID"),
-        ('{"recordId": 1e400, "entityType": "deal", "sourceUpdatedAt": "%s", "payload": {}}' % TS,
+        ('{"recordId": 1e400, "entityType": "deal", "sourceUpdatedAt": "TS", "payload": {}}'.replace("TS", TS),
          "1e400", "deal", "INVALID_RECORD_ID"),
         ('{"recordId": ["a", 1], "entityType": "deal", "payload": {}}', ["a", 1], "deal",
          "INVALID_RECORD_ID"),
@@ -472,11 +478,11 @@ def test_timestamp_errors_say_what_is_wrong(
          "UNKNOWN_FIELD"),
         ('{"recordId": 7, "entityType": "deal", "sourceUpdatedOn": "x"}', 7, "deal",
          "UNKNOWN_FIELD"),
-        ('{"recordId": "r4", "entityType": 9, "sourceUpdatedAt": "%s", "payload": {}}' % TS,
+        ('{"recordId": "r4", "entityType": 9, "sourceUpdatedAt": "TS", "payload": {}}'.replace("TS", TS),
          "r4", None, "INVALID_ENTITY_TYPE"),
-        ('{"recordId": "r5", "entityType": "deal", "sourceUpdatedAt": "%s", "payload": []}' % TS,
+        ('{"recordId": "r5", "entityType": "deal", "sourceUpdatedAt": "TS", "payload": []}'.replace("TS", TS),
          "r5", "deal", "INVALID_PAYLOAD"),
-        ('{"recordId": "r6", "entityType": "deal", "sourceUpdatedAt": "%s", "deleted": "yes"}' % TS,
+        ('{"recordId": "r6", "entityType": "deal", "sourceUpdatedAt": "TS", "deleted": "yes"}'.replace("TS", TS),
          "r6", "deal", "INVALID_RECORD"),
         ('["not", "an", "object"]', None, None, "INVALID_RECORD"),
     ],

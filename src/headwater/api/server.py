@@ -55,9 +55,7 @@ class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
             if self._in_head:  # the whole chunk was request line or headers
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_HEAD_BYTES:
-                    self._refuse(
-                        f"The request line and headers exceed {MAX_HEAD_BYTES:,} bytes."
-                    )
+                    self._refuse(f"The request line and headers exceed {MAX_HEAD_BYTES:,} bytes.")
         except httptools.HttpParserInvalidMethodError:
             self._refuse("The request method is not an HTTP method this server knows.")
         except httptools.HttpParserError as exc:
@@ -77,7 +75,9 @@ class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
             message, [{"field": "request", "message": "is not a valid HTTP/1.1 request"}]
         )
         body = envelope.error_body(error, request_id)
-        log.warning("unreadable HTTP request from %s, requestId=%s: %s", self.client, request_id, message)
+        log.warning(
+            "unreadable HTTP request from %s, requestId=%s: %s", self.client, request_id, message
+        )
         head = [STATUS_LINE[400]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
@@ -104,4 +104,3 @@ class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
             if name == b"x-request-id":
                 return parse_uuid(value.decode("latin-1").strip())
         return None
-

@@ -132,7 +132,9 @@ _UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]*)`")
 _ENUM = re.compile(r"Invalid enum value (?P<value>.+)$", re.DOTALL)
 
 
-def validation_detail(exc: msgspec.ValidationError, choices: dict[str, str] | None = None) -> tuple[str, str]:
+def validation_detail(
+    exc: msgspec.ValidationError, choices: dict[str, str] | None = None
+) -> tuple[str, str]:
     """A msgspec validation error as `(field, message)` in the client's terms.
 
     `choices` gives the allowed values of enum fields by field name (`scopes` ->
@@ -153,7 +155,9 @@ def validation_detail(exc: msgspec.ValidationError, choices: dict[str, str] | No
     if m := _UNKNOWN.fullmatch(message):
         return field(m.group("name")), "is not a known field"
     if m := _EXPECTED.fullmatch(message):
-        wants = " or ".join(_TYPE_WORDS.get(w.strip(), w.strip()) for w in m.group("want").split("|"))
+        wants = " or ".join(
+            _TYPE_WORDS.get(w.strip(), w.strip()) for w in m.group("want").split("|")
+        )
         if not path and m.group("want") == "object":
             return BODY, "must be a JSON object"
         return field(), f"must be {wants}"

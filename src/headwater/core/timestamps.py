@@ -29,8 +29,7 @@ def parse_rfc3339(text: str) -> int:
     match = _SHAPE.fullmatch(text)
     if match is None:
         raise ValueError(
-            "must be an RFC 3339 date-time such as 2026-06-10T14:03:00Z; "
-            f"{_quote(text)} is not one"
+            f"must be an RFC 3339 date-time such as 2026-06-10T14:03:00Z; {_quote(text)} is not one"
         )
     time, zone = match.group("time"), match.group("zone")
     if time is None:

@@ -230,9 +230,7 @@ def validate_record(index: int, raw: bytes | msgspec.Raw) -> ValidRecord | Rejec
     except msgspec.ValidationError as exc:
         field, message = jsonbody.validation_detail(exc)
         if message == "is not a known field":
-            return Rejection(
-                index, sent_id, "UNKNOWN_FIELD", f"unknown field {field!r}", sent_type
-            )
+            return Rejection(index, sent_id, "UNKNOWN_FIELD", f"unknown field {field!r}", sent_type)
         return Rejection(index, sent_id, "INVALID_RECORD", f"{field} {message}", sent_type)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         reason = "is nested too deeply" if isinstance(exc, RecursionError) else "is not valid JSON"
