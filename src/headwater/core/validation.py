@@ -149,54 +149,58 @@ def parse_request(body: bytes) -> tuple[str, list[ValidRecord | Rejection]]:
     an unknown field, a missing payload, a repeated key) goes through the lenient path,
     which decodes each record separately so that one bad record rejects that record
     alone with the precise reason.
+
+    UTF-8: on the fast path every string outside the payloads was decoded (so checked)
+    by msgspec, and so was every accepted payload; only a rejected record's payload is
+    checked separately. The lenient path checks the whole body first.
     """
-    if not jsonbody.is_utf8(body):
-        raise RequestInvalid(
-            "Request body is not valid JSON.", [FieldError(jsonbody.BODY, "is not valid UTF-8")]
-        )
     try:
         typed = _typed_decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         typed = None
-    if typed is not None and _no_member_dropped(body, typed):
+    if typed is not None:
         source_id = parse_uuid(typed.sourceId)
         if source_id is not None and 1 <= len(typed.records) <= MAX_RECORDS:
-            return source_id, [
-                check_record(
-                    index,
-                    r.recordId,
-                    r.entityType,
-                    r.sourceUpdatedAt,
-                    r.payload,
-                    r.deleted,
-                )
-                for index, r in enumerate(typed.records)
-            ]
+            checked = _fast_path(body, typed)
+            if checked is not None:
+                return source_id, checked
     source_id, raws = parse_envelope(body)
     return source_id, [validate_record(index, raw) for index, raw in enumerate(raws)]
 
 
-def _no_member_dropped(body: bytes, typed: _TypedEnvelope) -> bool:
-    """True when decoding `body` into `typed` kept every member outside the payloads.
+def _fast_path(body: bytes, typed: _TypedEnvelope) -> list[ValidRecord | Rejection] | None:
+    """Every record checked, or None when the body must take the lenient path.
 
     The idea of `canonical.has_duplicate_keys`, for the envelope and its records: each `:`
     of the body separates a member or sits inside a string, and the decoder keeps one
     member per key, so the body has more colons than the decoded values account for
     exactly when a key was repeated (or a member was ignored: an unknown top-level field).
-    A colon spelled `\\u003a` makes the count inexact: such bodies take the exact path.
+    Each payload's colons are counted once, here, and handed to `canonical`. A colon
+    spelled `\\u003a` makes the count inexact: such bodies take the lenient path.
     """
     if b"\\" in body and b"\\u003" in body:
-        return False
+        return None
     expected = 2 + typed.sourceId.count(":")
-    for r in typed.records:
+    checked: list[ValidRecord | Rejection] = []
+    for index, r in enumerate(typed.records):
+        payload = bytes(r.payload)
+        colons = payload.count(b":")
         expected += (
             (4 if r.deleted is msgspec.UNSET else 5)
             + r.recordId.count(":")
             + r.entityType.count(":")
             + r.sourceUpdatedAt.count(":")
-            + bytes(r.payload).count(b":")
+            + colons
         )
-    return body.count(b":") == expected
+        result = check_record(
+            index, r.recordId, r.entityType, r.sourceUpdatedAt, payload, r.deleted, colons
+        )
+        if isinstance(result, Rejection) and not jsonbody.is_utf8(payload):
+            return None  # the lenient path refuses the body as not UTF-8
+        checked.append(result)
+    if body.count(b":") != expected:
+        return None
+    return checked
 
 
 def validate_record(index: int, raw: bytes | msgspec.Raw) -> ValidRecord | Rejection:
@@ -278,8 +282,9 @@ def check_record(
     record_id: object,
     entity_type: object,
     source_updated_at: object,
-    payload: msgspec.Raw | msgspec.UnsetType,
+    payload: bytes | msgspec.Raw | msgspec.UnsetType,
     deleted: object,
+    payload_colons: int | None = None,
 ) -> ValidRecord | Rejection:
     """The per-record rules (spec §4.2) over decoded fields, in the documented order."""
     sent_id = record_id if isinstance(record_id, str) else None
@@ -342,7 +347,7 @@ def check_record(
             f"payload is {len(verbatim)} bytes; the limit is {MAX_PAYLOAD_BYTES}", sent_type,
         )  # fmt: skip
     try:
-        canonical_payload = canonical.canonicalize(verbatim)
+        canonical_payload = canonical.canonicalize(verbatim, payload_colons)
     except canonical.InvalidPayload as exc:
         return Rejection(index, sent_id, "INVALID_PAYLOAD", str(exc), sent_type)
 
