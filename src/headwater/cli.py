@@ -124,6 +124,7 @@ def serve(
         import uvicorn
 
         from headwater.api.app import create_app
+        from headwater.api.server import EnvelopeHttpToolsProtocol
         from headwater.database_notice import announce
         from headwater.observability import configure_logging
 
@@ -144,7 +145,8 @@ def serve(
         host=host,
         port=port,
         log_level=log_level,
-        http="httptools",
+        http=EnvelopeHttpToolsProtocol,  # httptools; its parser errors in the envelope
+        ws="none",  # no WebSocket endpoints: an upgrade request is served as plain HTTP
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         access_log=False,  # headwater.access logs one JSON line per request instead
         server_header=False,  # naming the server library only helps an attacker pick exploits

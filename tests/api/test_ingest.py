@@ -399,12 +399,14 @@ def test_each_rejection_code_is_reported_while_others_proceed(
     rejected = data["rejected"]
     assert [r["index"] for r in rejected] == sorted(expected)
     for item in rejected:
-        assert set(item) == {"index", "recordId", "code", "message"}
+        assert set(item) == {"index", "recordId", "entityType", "code", "message"}
         assert item["code"] == expected[item["index"]], (records[item["index"]], item)
         assert isinstance(item["message"], str)
         assert item["message"]
-        sent = records[item["index"]].get("recordId")
-        assert item["recordId"] == (sent if isinstance(sent, str) else None)
+        # recordId and entityType as sent (any JSON value for recordId)
+        assert item["recordId"] == records[item["index"]].get("recordId")
+        sent_type = records[item["index"]].get("entityType")
+        assert item["entityType"] == (sent_type if isinstance(sent_type, str) else None)
     assert {r["code"] for r in rejected} == {
         "INVALID_RECORD_ID",
         "INVALID_ENTITY_TYPE",

@@ -246,11 +246,11 @@ def test_valid_record_ids(record_id: str) -> None:
     [
         (_MISSING, None),
         (None, None),
-        (123, None),
-        (1.5, None),
-        (True, None),
-        (["deal-1"], None),
-        ({"id": "deal-1"}, None),
+        (123, b"123"),
+        (1.5, b"1.5"),
+        (True, b"true"),
+        (["deal-1"], b'["deal-1"]'),
+        ({"id": "deal-1"}, b'{"id": "deal-1"}'),
         ("", ""),
         ("x" * 256, "x" * 256),
         ("é" * 256, "é" * 256),
@@ -264,10 +264,15 @@ def test_valid_record_ids(record_id: str) -> None:
         ("\x9f", "\x9f"),
     ],
 )
-def test_invalid_record_ids(record_id: Any, echoed: str | None) -> None:
+def test_invalid_record_ids(record_id: Any, echoed: str | bytes | None) -> None:
+    """Echoed as sent: a string as such, any other JSON value verbatim (msgspec.Raw)."""
     result = rejected(record(recordId=record_id), index=3)
     assert result.code == "INVALID_RECORD_ID"
-    assert result.record_id == echoed
+    if isinstance(echoed, bytes):
+        assert isinstance(result.record_id, msgspec.Raw)
+        assert bytes(result.record_id) == echoed
+    else:
+        assert result.record_id == echoed
     assert result.index == 3
 
 
@@ -424,7 +429,9 @@ def test_unknown_fields_are_rejected(field: str) -> None:
 
 def test_unknown_field_without_a_valid_record_id() -> None:
     assert rejected(record(recordId=_MISSING, sourceUpdatedOn=TS)).record_id is None
-    assert rejected(record(recordId=7, sourceUpdatedOn=TS)).record_id is None
+    # a non-string id is echoed as sent, verbatim
+    echoed = rejected(record(recordId=7, sourceUpdatedOn=TS)).record_id
+    assert isinstance(echoed, msgspec.Raw) and bytes(echoed) == b"7"
     # the id is echoed as sent even when it would itself be invalid
     assert rejected(record(recordId="", sourceUpdatedOn=TS)).record_id == ""
 
@@ -739,8 +746,11 @@ def _check_result(result: ValidRecord | Rejection, index: int, sent: object) -> 
     if isinstance(result, Rejection):
         assert result.code in RECORD_CODES
         assert result.message
-        # recordId is echoed as sent, or None
-        assert result.record_id is None or result.record_id == sent
+        # recordId is echoed as sent (a non-string verbatim), or None
+        if isinstance(result.record_id, msgspec.Raw):
+            assert msgspec.json.decode(result.record_id) == sent
+        else:
+            assert result.record_id is None or result.record_id == sent
 
 
 @PROPERTY

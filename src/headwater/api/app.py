@@ -70,6 +70,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         exception_handlers=errors.handlers,
         lifespan=lifespan,
     )
+    # no 307 to a slash-less twin: a near-miss path is a 404 in the envelope, and a
+    # Location built from the Host header would point wherever the client claimed
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.worker = None
     app.state.metrics = metrics

@@ -8,6 +8,7 @@ import msgspec
 from starlette.requests import Request
 
 from headwater import errors
+from headwater.core import canonical, jsonbody
 from headwater.core.validation import parse_uuid
 from headwater.store.base import Store
 
@@ -21,10 +22,30 @@ def request_id(request: Request) -> str:
 
 
 def require_json(request: Request) -> None:
-    """415 unless the body is declared `application/json` (parameters allowed)."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
+    """415 unless the body is declared `application/json` (parameters allowed), in UTF-8:
+    a `charset` parameter other than UTF-8 is refused rather than misread."""
+    media_type, *parameters = request.headers.get("content-type", "").split(";")
+    if media_type.strip().lower() != "application/json":
         raise errors.UnsupportedMediaType()
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            raise errors.UnsupportedMediaType(
+                f"Charset {value.strip()!r} is not supported; send UTF-8."
+            )
+
+
+def refuse_content_encoding(request: Request) -> None:
+    """415 for a compressed body: the server decodes no Content-Encoding (a decompression
+    step would be one more limit to enforce), and reading gzip as JSON would be a
+    misleading 400."""
+    for value in request.headers.getlist("content-encoding"):
+        for coding in value.split(","):
+            if coding.strip().lower() not in ("", "identity"):
+                raise errors.UnsupportedMediaType(
+                    f"Content-Encoding {coding.strip()!r} is not supported; send the body"
+                    " uncompressed."
+                )
 
 
 def require_optional_json(request: Request, body: bytes) -> None:
@@ -37,6 +58,7 @@ def require_optional_json(request: Request, body: bytes) -> None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, never buffering more than `limit` bytes whatever the headers say."""
+    refuse_content_encoding(request)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not _is_number(declared.strip()):
@@ -51,20 +73,55 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def decode(body: bytes, type_: type[T]) -> T:
-    """Decode a JSON body into a msgspec type; 400 with `details` when it does not fit."""
+def decode(body: bytes, type_: type[T], choices: dict[str, str] | None = None) -> T:
+    """Decode a JSON body into a msgspec type; 400 with `details` when it does not fit.
+
+    The body must be UTF-8 throughout and repeat no key in any object (these bodies are
+    small, so the duplicate check decodes them twice). `choices` names the allowed values
+    of enum fields for the error message.
+    """
+    try:
+        if not jsonbody.is_utf8(body):
+            raise UnicodeDecodeError("utf-8", body, 0, len(body), "invalid")
+        untyped = _json(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise _not_json(body, exc) from None
+    except msgspec.ValidationError:  # a number out of range: the typed decode names it
+        untyped = None
+    if untyped is not None:
+        try:
+            duplicated = canonical.has_duplicate_keys(body, _encode(untyped))
+        except RecursionError:
+            duplicated = False  # the typed decode below refuses what nests that deep
+        if duplicated:
+            raise duplicate_key_error(jsonbody.duplicate_key(body) or jsonbody.BODY)
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
-        message, _, path = str(exc).partition(" - at `")
-        field = path.rstrip("`").removeprefix("$").lstrip(".") or "body"
+        field, message = jsonbody.validation_detail(exc, choices)
         raise errors.ValidationFailed(
             "Request body is invalid.", [{"field": field, "message": message}]
         ) from None
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise errors.ValidationFailed(
-            "Request body is not valid JSON.", [{"field": "body", "message": str(exc)}]
-        ) from None
+        raise _not_json(body, exc) from None
+
+
+_json = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
+def _not_json(body: bytes, exc: Exception) -> errors.ValidationFailed:
+    message = jsonbody.decode_error_message(body, exc)
+    return errors.ValidationFailed(
+        "Request body is not valid JSON.", [{"field": jsonbody.BODY, "message": message}]
+    )
+
+
+def duplicate_key_error(field: str) -> errors.ValidationFailed:
+    return errors.ValidationFailed(
+        "Request body repeats a key.",
+        [{"field": field, "message": "appears more than once in its object"}],
+    )
 
 
 def page(request: Request) -> tuple[int, int]:

@@ -6,6 +6,7 @@ server-error handler carry the header.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +15,8 @@ from headwater import errors
 from headwater.api import envelope
 from headwater.core.validation import parse_uuid
 from headwater.ids import new_id
+
+log = logging.getLogger("headwater.api")
 
 
 class RequestIdMiddleware:
@@ -28,15 +31,27 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append(header)
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette's handlers answer every error inside the app; this is for a fault in
+            # the middlewares around it, which uvicorn would answer in plain text
+            log.exception("unhandled error outside the app, requestId=%s", request_id)
+            if started:
+                raise
+            await envelope.failure(errors.InternalError(), request_id)(scope, receive, send_with_id)
 
 
 def _client_request_id(scope: Scope) -> str | None:

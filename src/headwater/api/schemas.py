@@ -28,9 +28,11 @@ class Wire(msgspec.Struct, rename="camel", kw_only=True):
 
 class Rejected(Wire):
     index: int
-    record_id: str | None
+    #: as sent: a string, or any other JSON value verbatim; null when absent
+    record_id: str | msgspec.Raw | None
     code: str
     message: str
+    entity_type: str | None = None  #: (extension) as sent, when a string
 
 
 class Outcomes(Wire):
@@ -78,7 +80,7 @@ class BatchOut(BatchAck):
 
 class RecordOutcome(Wire):
     index: int
-    record_id: str | None
+    record_id: str | msgspec.Raw | None
     entity_type: str | None
     outcome: Annotated[
         Literal["created", "superseded", "unchanged", "stale", "rejected"],

@@ -70,7 +70,11 @@ def api_key(key: ApiKey, token: str | None = None) -> s.KeyOut:
 
 def rejection(r: RecordResult) -> s.Rejected:
     return s.Rejected(
-        index=r.index, record_id=r.record_id, code=r.code or "", message=r.message or ""
+        index=r.index,
+        record_id=r.record_id,
+        code=r.code or "",
+        message=r.message or "",
+        entity_type=r.entity_type,
     )
 
 

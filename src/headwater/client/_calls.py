@@ -158,18 +158,22 @@ def list_heads(
                 params=_page(limit, offset, entityType=entity_type))  # fmt: skip
 
 
-def get_record(source_id: str, entity_type: str, record_id: str) -> Call[RecordHistory]:
+def get_record(
+    source_id: str, entity_type: str, record_id: str, limit: int = 20, offset: int = 0
+) -> Call[RecordHistory]:
     path = f"/v1/sources/{segment(source_id)}/records/{segment(entity_type)}/{segment(record_id)}"
-    return Call("GET", path, data_decoder(RecordHistory))
+    return Call("GET", path, data_decoder(RecordHistory), params=_page(limit, offset))
 
 
 def version_payload(version_id: str) -> Call[bytes]:
     return Call("GET", f"/v1/records/versions/{segment(version_id)}/payload", bytes_decoder)
 
 
-def timeline(source_id: str, entity_type: str, record_id: str) -> Call[list[Event]]:
+def timeline(
+    source_id: str, entity_type: str, record_id: str, limit: int = 20, offset: int = 0
+) -> Call[list[Event]]:
     path = f"/v1/entities/{segment(source_id)}/{segment(entity_type)}/{segment(record_id)}/timeline"
-    return Call("GET", path, data_decoder(list[Event]))
+    return Call("GET", path, data_decoder(list[Event]), params=_page(limit, offset))
 
 
 # actors

@@ -434,14 +434,20 @@ class AsyncRecords(_AsyncResource):
             page_size,
         )
 
-    async def get(self, source_id: str, entity_type: str, record_id: str) -> RecordHistory:
-        return await self._client.call(calls.get_record(source_id, entity_type, record_id))
+    async def get(
+        self, source_id: str, entity_type: str, record_id: str, *, limit: int = 20, offset: int = 0
+    ) -> RecordHistory:
+        call = calls.get_record(source_id, entity_type, record_id, limit, offset)
+        return await self._client.call(call)
 
     async def payload(self, version_id: str) -> bytes:
         return await self._client.call(calls.version_payload(version_id))
 
-    async def timeline(self, source_id: str, entity_type: str, record_id: str) -> EventList:
-        return await self._client.call(calls.timeline(source_id, entity_type, record_id))
+    async def timeline(
+        self, source_id: str, entity_type: str, record_id: str, *, limit: int = 20, offset: int = 0
+    ) -> EventList:
+        call = calls.timeline(source_id, entity_type, record_id, limit, offset)
+        return await self._client.call(call)
 
 
 class AsyncActors(_AsyncResource):

@@ -26,9 +26,11 @@ class RejectedItem(Model, kw_only=True):
     """A record the server refused (spec §4.2): `index` is its position in that request."""
 
     index: int
-    record_id: str | None = None
+    #: as sent: a string, or (for a rejected record) any other JSON value, or None
+    record_id: Any = None
     code: str
     message: str
+    entity_type: str | None = None  #: as sent, when it was a string
 
 
 class Outcomes(Model, kw_only=True):
@@ -80,7 +82,7 @@ class Batch(BatchAck, kw_only=True):
 
 class RecordOutcome(Model, kw_only=True):
     index: int
-    record_id: str | None = None
+    record_id: Any = None  #: a rejected record's is as sent (any JSON value)
     entity_type: str | None = None
     outcome: str
     version_id: str | None = None

@@ -441,17 +441,23 @@ class Records(_Resource):
             page_size,
         )
 
-    def get(self, source_id: str, entity_type: str, record_id: str) -> RecordHistory:
-        """A record's head and version chain (any recordId; it is URL-encoded here)."""
-        return self._client.call(calls.get_record(source_id, entity_type, record_id))
+    def get(
+        self, source_id: str, entity_type: str, record_id: str, *, limit: int = 20, offset: int = 0
+    ) -> RecordHistory:
+        """A record's head and a page of its version chain, oldest first (any recordId; it
+        is URL-encoded here)."""
+        return self._client.call(calls.get_record(source_id, entity_type, record_id, limit, offset))
 
     def payload(self, version_id: str) -> bytes:
         """The payload of one version, byte for byte as it was sent."""
         return self._client.call(calls.version_payload(version_id))
 
-    def timeline(self, source_id: str, entity_type: str, record_id: str) -> EventList:
-        """The entity's events in time order, each with `state_before` and `state_after`."""
-        return self._client.call(calls.timeline(source_id, entity_type, record_id))
+    def timeline(
+        self, source_id: str, entity_type: str, record_id: str, *, limit: int = 20, offset: int = 0
+    ) -> EventList:
+        """A page of the entity's events in time order, each with `state_before` and
+        `state_after`."""
+        return self._client.call(calls.timeline(source_id, entity_type, record_id, limit, offset))
 
 
 class Actors(_Resource):

@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 
+from headwater.core import jsonbody
+
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder(order="sorted")
 
@@ -27,7 +29,7 @@ class InvalidPayload(ValueError):
     """The payload is not a JSON object we can canonicalize unambiguously."""
 
 
-def canonicalize(raw: bytes) -> bytes:
+def canonicalize(raw: bytes, raw_colons: int | None = None) -> bytes:
     """Return the canonical JSON text of the JSON object in `raw`.
 
     Raises InvalidPayload for non-objects, malformed JSON, invalid UTF-8, lone
@@ -49,11 +51,13 @@ def canonicalize(raw: bytes) -> bytes:
     except RecursionError:
         raise InvalidPayload("payload is nested too deeply") from None
     try:
-        duplicated = has_duplicate_keys(raw, canonical)
+        duplicated = has_duplicate_keys(raw, canonical, raw_colons)
     except RecursionError:  # the slow path's json.loads nests a little deeper than msgspec
         raise InvalidPayload("payload is nested too deeply") from None
     if duplicated:
-        raise InvalidPayload("payload has a duplicated object key")
+        path = jsonbody.duplicate_key(raw)  # the slow, exact walk: only for a refusal
+        where = f" {path!r}" if path else " an object key"
+        raise InvalidPayload(f"payload has a duplicate key{where}: each key may appear once")
     return canonical
 
 
@@ -66,7 +70,7 @@ def content_hash(canonical_payload: bytes, deleted: bool) -> bytes:
     return digest.digest()
 
 
-def has_duplicate_keys(raw: bytes, canonical: bytes) -> bool:
+def has_duplicate_keys(raw: bytes, canonical: bytes, raw_colons: int | None = None) -> bool:
     """True when some object in `raw` repeats a key.
 
     Fast path: colons in JSON text are member separators or literal characters inside
@@ -77,7 +81,8 @@ def has_duplicate_keys(raw: bytes, canonical: bytes) -> bool:
     have none, and it is several times cheaper than searching for the escape.)
     """
     if b"\\" not in raw or b"\\u003" not in raw:
-        return raw.count(b":") != canonical.count(b":")
+        # `raw_colons`: the caller's count of `raw`'s colons, when it has one already
+        return (raw.count(b":") if raw_colons is None else raw_colons) != canonical.count(b":")
     try:
         json.loads(raw, object_pairs_hook=_refuse_duplicates)
     except _DuplicateKey:

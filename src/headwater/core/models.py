@@ -87,9 +87,11 @@ class Rejection(msgspec.Struct, frozen=True, gc=False):
     """A record refused by the per-record checks; the rest of the request proceeds."""
 
     index: int
-    record_id: str | None
+    #: as sent: a string, any other JSON value verbatim (msgspec.Raw), or None when absent
+    record_id: str | msgspec.Raw | None
     code: str
     message: str
+    entity_type: str | None = None  #: as sent, when it was a string
 
 
 class Head(msgspec.Struct, frozen=True, gc=False):
@@ -116,7 +118,7 @@ class RecordResult(msgspec.Struct, frozen=True, gc=False):
 
     index: int
     entity_type: str | None
-    record_id: str | None
+    record_id: str | msgspec.Raw | None  #: a rejection's is as sent (see Rejection)
     outcome: Outcome | None  #: None when rejected
     version_id: str | None
     code: str | None = None

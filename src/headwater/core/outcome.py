@@ -104,7 +104,8 @@ def plan_ingest(
     new_heads: dict[RecordKey, Head] = {}
     counts = dict.fromkeys(Outcome, 0)
     results: list[RecordResult] = [
-        RecordResult(r.index, None, r.record_id, None, None, r.code, r.message) for r in rejections
+        RecordResult(r.index, r.entity_type, r.record_id, None, None, r.code, r.message)
+        for r in rejections
     ]
 
     for record in sorted(records, key=lambda r: (r.source_updated_at, r.index)):

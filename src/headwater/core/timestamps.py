@@ -11,7 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# RFC 3339 §5.6 date-time: full-date "T" full-time, a time zone is mandatory.
+# RFC 3339 §5.6 date-time: full-date "T" full-time, a time zone is mandatory. The shape
+# is matched loosely (any two digits per field) so that a wrong value can be named.
+_SHAPE = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})(?:[Tt ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?P<fraction>\.\d+)?"
+    r"(?P<zone>[Zz]|[+-]\d{2}:\d{2})?)?",
+    re.ASCII,
+)
+
+
+# The strict form, tried first: what every valid timestamp matches (the hot path).
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
     re.ASCII,
@@ -21,16 +30,62 @@ _RFC3339 = re.compile(
 def parse_rfc3339(text: str) -> int:
     """Parse an RFC 3339 date-time with a time zone into UTC microseconds.
 
-    Raises ValueError for anything else (no zone, date only, out-of-range fields).
+    Raises ValueError whose message says what is wrong (no zone, date only, an impossible
+    date, a leap second, out of range); the message completes "sourceUpdatedAt ...".
     """
-    if not _RFC3339.fullmatch(text):
-        raise ValueError("must be an RFC 3339 date-time with a time zone")
-    # CPython >= 3.11 reads any number of fractional digits and truncates them to
-    # microseconds; the regex above has already refused what RFC 3339 does not allow.
-    micros = to_micros(datetime.fromisoformat(text.upper()))
-    if not _MIN_MICROS <= micros <= _MAX_MICROS:  # e.g. 0001-01-01T00:00:00+01:00
-        raise ValueError("date-time out of range")
-    return micros
+    if _RFC3339.fullmatch(text):
+        try:
+            # CPython >= 3.11 reads any number of fractional digits and truncates them to
+            # microseconds.
+            micros = to_micros(datetime.fromisoformat(text.upper()))
+        except ValueError:
+            _diagnose(text)
+            raise ValueError("is not a valid date-time") from None
+        if _MIN_MICROS <= micros <= _MAX_MICROS:  # not e.g. 0001-01-01T00:00:00+01:00
+            return micros
+        raise ValueError(_OUT_OF_RANGE)
+    _diagnose(text)
+    raise ValueError("must be an RFC 3339 date-time")  # _diagnose found nothing more precise
+
+
+def _diagnose(text: str) -> None:
+    """Raise the ValueError that says what is wrong with `text` (off the hot path)."""
+    match = _SHAPE.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"must be an RFC 3339 date-time such as 2026-06-10T14:03:00Z; {_quote(text)} is not one"
+        )
+    time, zone = match.group("time"), match.group("zone")
+    if time is None:
+        raise ValueError("must be a date-time with a time of day and a time zone, not a date")
+    if len(time) == 5:
+        raise ValueError("must have seconds (hh:mm:ss)")
+    if zone is None:
+        raise ValueError("must have a time zone: 'Z' or an offset such as +02:00")
+    hour, minute, second = (int(part) for part in time.split(":"))
+    if second == 60:
+        # RFC 3339 allows a leap second, but no timestamp type here can hold one (documented
+        # in docs/decisions.md): refused rather than silently moved to the next second.
+        raise ValueError("is a leap second (:60), which is not supported; use :59")
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"has an impossible time of day: {time}")
+    if zone not in ("Z", "z"):
+        zone_hours, zone_minutes = int(zone[1:3]), int(zone[4:6])
+        if zone_hours > 23 or zone_minutes > 59:
+            raise ValueError(f"has an impossible time zone offset: {zone}")
+    if match.group("date").startswith("0000"):
+        raise ValueError(_OUT_OF_RANGE)
+    try:
+        datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise ValueError(f"has an impossible date: {match.group('date')}") from None
+
+
+_OUT_OF_RANGE = "is out of range: it must fall between 0001-01-01 and 9999-12-31 in UTC"
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 def to_micros(moment: datetime) -> int:

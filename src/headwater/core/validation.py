@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from headwater.core import canonical, timestamps
+from headwater.core import canonical, jsonbody, timestamps
 from headwater.core.models import RecordKey, Rejection, ValidRecord
 
 MAX_RECORDS = 500
@@ -37,13 +37,8 @@ class RequestInvalid(ValueError):
         self.details = details
 
 
-class _Envelope(msgspec.Struct):
-    sourceId: object = msgspec.UNSET
-    records: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET
-
-
 class _Record(msgspec.Struct, forbid_unknown_fields=True):
-    recordId: object = msgspec.UNSET
+    recordId: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET  # raw: echoed as sent
     entityType: object = msgspec.UNSET
     sourceUpdatedAt: object = msgspec.UNSET
     payload: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
@@ -55,7 +50,7 @@ class _TypedRecord(msgspec.Struct, forbid_unknown_fields=True):
     entityType: str
     sourceUpdatedAt: str
     payload: msgspec.Raw
-    deleted: bool = False
+    deleted: bool | msgspec.UnsetType = msgspec.UNSET  # UNSET: the member count needs it
 
 
 class _TypedEnvelope(msgspec.Struct):
@@ -63,14 +58,13 @@ class _TypedEnvelope(msgspec.Struct):
     records: list[_TypedRecord]
 
 
-class _LenientRecord(msgspec.Struct):
-    recordId: object = None
-
-
-_envelope_decoder = msgspec.json.Decoder(_Envelope)
 _record_decoder = msgspec.json.Decoder(_Record)
-_lenient_decoder = msgspec.json.Decoder(_LenientRecord)
 _typed_decoder = msgspec.json.Decoder(_TypedEnvelope)
+_records_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_any_decoder = msgspec.json.Decoder()
+
+#: a record's recordId as sent: the string, any other JSON value verbatim, or None
+SentId = str | msgspec.Raw | None
 
 
 def parse_uuid(text: object) -> str | None:
@@ -80,46 +74,85 @@ def parse_uuid(text: object) -> str | None:
     return None
 
 
+def _not_json(body: bytes, exc: Exception) -> RequestInvalid:
+    return RequestInvalid(
+        "Request body is not valid JSON.",
+        [FieldError(jsonbody.BODY, jsonbody.decode_error_message(body, exc))],
+    )
+
+
 def parse_envelope(body: bytes) -> tuple[str, list[msgspec.Raw]]:
-    """Decode `{"sourceId", "records"}`, keeping every record as raw JSON text."""
+    """Decode `{"sourceId", "records"}`, keeping every record as raw JSON text.
+
+    The whole request is refused when the body is not UTF-8 throughout, is not a JSON
+    object, or repeats one of its own keys (`{"sourceId": A, "sourceId": B}`).
+    """
+    if not jsonbody.is_utf8(body):
+        raise RequestInvalid(
+            "Request body is not valid JSON.", [FieldError(jsonbody.BODY, "is not valid UTF-8")]
+        )
     try:
-        envelope = _envelope_decoder.decode(body)
-    except RecursionError:
+        members = jsonbody.top_level_members(body)
+    except msgspec.ValidationError:
         raise RequestInvalid(
-            "Request body is nested too deeply.", [FieldError("body", "nesting too deep")]
+            "Request body is invalid.", [FieldError(jsonbody.BODY, "must be a JSON object")]
         ) from None
-    except msgspec.ValidationError as exc:
-        field, message = _split_validation_error(exc)
-        raise RequestInvalid("Request body is invalid.", [FieldError(field, message)]) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise _not_json(body, exc) from None
+    if jsonbody.repeats_a_member(body, members):
+        key = jsonbody.duplicate_key(body, top_level_only=True) or jsonbody.BODY
         raise RequestInvalid(
-            "Request body is not valid JSON.", [FieldError("body", describe_json_error(body, exc))]
-        ) from None
+            "Request body repeats a key.", [FieldError(key, "appears more than once")]
+        )
 
     errors: list[FieldError] = []
-    source_id = parse_uuid(envelope.sourceId)
-    if envelope.sourceId is msgspec.UNSET:
+    raw_source = members.get("sourceId")
+    source_id = None
+    if raw_source is None:
         errors.append(FieldError("sourceId", "is required"))
-    elif source_id is None:
-        errors.append(FieldError("sourceId", "must be a UUID"))
-    if isinstance(envelope.records, msgspec.UnsetType):
+    else:
+        source_id = parse_uuid(_decode_or_none(raw_source))
+        if source_id is None:
+            errors.append(FieldError("sourceId", "must be a UUID"))
+    raw_records = members.get("records")
+    records: list[msgspec.Raw] | None = None
+    if raw_records is None:
         errors.append(FieldError("records", "is required"))
-    elif not envelope.records:
-        errors.append(FieldError("records", "must contain at least 1 record"))
-    elif len(envelope.records) > MAX_RECORDS:
-        errors.append(FieldError("records", f"must contain at most {MAX_RECORDS} records"))
-    if errors or source_id is None or isinstance(envelope.records, msgspec.UnsetType):
+    else:
+        try:
+            records = _records_decoder.decode(raw_records)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            errors.append(FieldError("records", "must be an array"))
+        else:
+            if not records:
+                errors.append(FieldError("records", "must contain at least 1 record"))
+            elif len(records) > MAX_RECORDS:
+                errors.append(FieldError("records", f"must contain at most {MAX_RECORDS} records"))
+    if errors or source_id is None or records is None:
         raise RequestInvalid("Request body is invalid.", errors)
-    return source_id, envelope.records
+    return source_id, records
+
+
+def _decode_or_none(raw: msgspec.Raw | bytes) -> object:
+    try:
+        return _any_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def parse_request(body: bytes) -> tuple[str, list[ValidRecord | Rejection]]:
     """The whole request (raises RequestInvalid), then every record checked on its own.
 
     Fast path: a request whose records all have the documented types decodes in one
-    typed pass. Anything else (a wrong type, an unknown field, a missing payload) goes
-    through the lenient path, which decodes each record separately so that one bad
-    record rejects that record alone with the precise reason.
+    typed pass, and one count of its `:` proves that no object outside the payloads
+    repeated a key (payloads are checked by `canonical`). Anything else (a wrong type,
+    an unknown field, a missing payload, a repeated key) goes through the lenient path,
+    which decodes each record separately so that one bad record rejects that record
+    alone with the precise reason.
+
+    UTF-8: on the fast path every string outside the payloads was decoded (so checked)
+    by msgspec, and so was every accepted payload; only a rejected record's payload is
+    checked separately. The lenient path checks the whole body first.
     """
     try:
         typed = _typed_decoder.decode(body)
@@ -128,39 +161,95 @@ def parse_request(body: bytes) -> tuple[str, list[ValidRecord | Rejection]]:
     if typed is not None:
         source_id = parse_uuid(typed.sourceId)
         if source_id is not None and 1 <= len(typed.records) <= MAX_RECORDS:
-            return source_id, [
-                check_record(
-                    index, r.recordId, r.entityType, r.sourceUpdatedAt, r.payload, r.deleted
-                )
-                for index, r in enumerate(typed.records)
-            ]
+            checked = _fast_path(body, typed)
+            if checked is not None:
+                return source_id, checked
     source_id, raws = parse_envelope(body)
     return source_id, [validate_record(index, raw) for index, raw in enumerate(raws)]
 
 
-def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
-    """Check one record; a failure rejects this record alone (spec §4.2)."""
+def _fast_path(body: bytes, typed: _TypedEnvelope) -> list[ValidRecord | Rejection] | None:
+    """Every record checked, or None when the body must take the lenient path.
+
+    The idea of `canonical.has_duplicate_keys`, for the envelope and its records: each `:`
+    of the body separates a member or sits inside a string, and the decoder keeps one
+    member per key, so the body has more colons than the decoded values account for
+    exactly when a key was repeated (or a member was ignored: an unknown top-level field).
+    Each payload's colons are counted once, here, and handed to `canonical`. A colon
+    spelled `\\u003a` makes the count inexact: such bodies take the lenient path.
+    """
+    if b"\\" in body and b"\\u003" in body:
+        return None
+    expected = 2 + typed.sourceId.count(":")
+    checked: list[ValidRecord | Rejection] = []
+    for index, r in enumerate(typed.records):
+        payload = bytes(r.payload)
+        colons = payload.count(b":")
+        expected += (
+            (4 if r.deleted is msgspec.UNSET else 5)
+            + r.recordId.count(":")
+            + r.entityType.count(":")
+            + r.sourceUpdatedAt.count(":")
+            + colons
+        )
+        result = check_record(
+            index, r.recordId, r.entityType, r.sourceUpdatedAt, payload, r.deleted, colons
+        )
+        if isinstance(result, Rejection) and not jsonbody.is_utf8(payload):
+            return None  # the lenient path refuses the body as not UTF-8
+        checked.append(result)
+    if body.count(b":") != expected:
+        return None
+    return checked
+
+
+def validate_record(index: int, raw: bytes | msgspec.Raw) -> ValidRecord | Rejection:
+    """Check one record; a failure rejects this record alone (spec §4.2).
+
+    A rejection echoes `recordId` as sent (a string, or any other JSON value verbatim)
+    and `entityType` when it is a string, whatever else is wrong with the record.
+    """
+    raw = bytes(raw)
+    try:
+        members = jsonbody.top_level_members(raw)
+    except msgspec.ValidationError:
+        return Rejection(index, None, "INVALID_RECORD", "record must be a JSON object")
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return Rejection(index, None, "INVALID_RECORD", "record is not valid JSON")
+    sent_id = _sent_id(members.get("recordId"))
+    sent_type = _sent_string(members.get("entityType"))
+
+    if jsonbody.repeats_a_member(raw, members):
+        key = jsonbody.duplicate_key(raw, top_level_only=True) or "a field"
+        # the repeated field was not sent unambiguously, so it is not echoed
+        return Rejection(
+            index,
+            None if key == "recordId" else sent_id,
+            "INVALID_RECORD",
+            f"field {key!r} appears more than once",
+            None if key == "entityType" else sent_type,
+        )
     try:
         record = _record_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        if message.startswith("Object contains unknown field"):
-            field = message.split("`")[1]
-            return Rejection(
-                index, _lenient_record_id(raw), "UNKNOWN_FIELD", f"unknown field {field!r}"
-            )
-        if message.startswith("Expected `object`"):
-            return Rejection(index, None, "INVALID_RECORD", "record must be a JSON object")
-        return Rejection(index, _lenient_record_id(raw), "INVALID_RECORD", message)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        return Rejection(index, None, "INVALID_RECORD", f"record is not valid JSON: {exc}")
-    except RecursionError:
+        field, message = jsonbody.validation_detail(exc)
+        if message == "is not a known field":
+            return Rejection(index, sent_id, "UNKNOWN_FIELD", f"unknown field {field!r}", sent_type)
+        return Rejection(index, sent_id, "INVALID_RECORD", f"{field} {message}", sent_type)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "is nested too deeply" if isinstance(exc, RecursionError) else "is not valid JSON"
+        return Rejection(index, sent_id, "INVALID_RECORD", f"record {reason}", sent_type)
+    if not isinstance(sent_id, str):
         return Rejection(
-            index, _lenient_record_id(raw), "INVALID_RECORD", "record is nested too deeply"
+            index,
+            sent_id,
+            "INVALID_RECORD_ID",
+            _missing_or("recordId", record.recordId, "a string"),
+            sent_type,
         )
     return check_record(
         index,
-        record.recordId,
+        sent_id,
         record.entityType,
         record.sourceUpdatedAt,
         record.payload,
@@ -168,25 +257,57 @@ def validate_record(index: int, raw: bytes) -> ValidRecord | Rejection:
     )
 
 
+def _sent_id(raw: msgspec.Raw | None) -> SentId:
+    """`recordId` as sent: a string decoded, null as None, any other value verbatim."""
+    if raw is None:
+        return None
+    text = bytes(raw)
+    if text.startswith(b'"'):
+        value = _decode_or_none(raw)
+        return value if isinstance(value, str) else None
+    if text == b"null":
+        return None
+    return raw
+
+
+def _sent_string(raw: msgspec.Raw | None) -> str | None:
+    if raw is None or not bytes(raw).startswith(b'"'):
+        return None
+    value = _decode_or_none(raw)
+    return value if isinstance(value, str) else None
+
+
 def check_record(
     index: int,
     record_id: object,
     entity_type: object,
     source_updated_at: object,
-    payload: msgspec.Raw | msgspec.UnsetType,
+    payload: bytes | msgspec.Raw | msgspec.UnsetType,
     deleted: object,
+    payload_colons: int | None = None,
 ) -> ValidRecord | Rejection:
     """The per-record rules (spec §4.2) over decoded fields, in the documented order."""
     sent_id = record_id if isinstance(record_id, str) else None
+    sent_type = entity_type if isinstance(entity_type, str) else None
     if not isinstance(record_id, str):
         return Rejection(
-            index, None, "INVALID_RECORD_ID", _missing_or("recordId", record_id, "a string")
+            index,
+            None,
+            "INVALID_RECORD_ID",
+            _missing_or("recordId", record_id, "a string"),
+            sent_type,
         )
     if not 1 <= len(record_id) <= MAX_RECORD_ID_CHARS:
-        return Rejection(index, sent_id, "INVALID_RECORD_ID", "recordId must have 1-255 characters")
+        return Rejection(
+            index, sent_id, "INVALID_RECORD_ID", "recordId must have 1-255 characters", sent_type
+        )
     if _CONTROL.search(record_id):
         return Rejection(
-            index, sent_id, "INVALID_RECORD_ID", "recordId must not contain control characters"
+            index,
+            sent_id,
+            "INVALID_RECORD_ID",
+            "recordId must not contain control characters",
+            sent_type,
         )
 
     if not isinstance(entity_type, str) or not _ENTITY_TYPE.fullmatch(entity_type):
@@ -195,41 +316,40 @@ def check_record(
             sent_id,
             "INVALID_ENTITY_TYPE",
             _missing_or("entityType", entity_type, "1-100 letters, digits, '_', '-' or '.'"),
+            sent_type,
         )
 
     if not isinstance(source_updated_at, str):
         return Rejection(
             index, sent_id, "INVALID_TIMESTAMP",
             _missing_or("sourceUpdatedAt", source_updated_at, "an RFC 3339 date-time string"),
+            sent_type,
         )  # fmt: skip
     try:
         updated_at = timestamps.parse_rfc3339(source_updated_at)
-    except ValueError:
-        return Rejection(
-            index, sent_id, "INVALID_TIMESTAMP",
-            "sourceUpdatedAt must be an RFC 3339 date-time with a time zone",
-        )  # fmt: skip
+    except ValueError as exc:
+        return Rejection(index, sent_id, "INVALID_TIMESTAMP", f"sourceUpdatedAt {exc}", sent_type)
 
     if deleted is msgspec.UNSET:
         deleted = False
     elif not isinstance(deleted, bool):
-        return Rejection(index, sent_id, "INVALID_RECORD", "deleted must be a boolean")
+        return Rejection(index, sent_id, "INVALID_RECORD", "deleted must be a boolean", sent_type)
 
     if isinstance(payload, msgspec.UnsetType):
         if not deleted:
-            return Rejection(index, sent_id, "INVALID_PAYLOAD", "payload is required")
+            return Rejection(index, sent_id, "INVALID_PAYLOAD", "payload is required", sent_type)
         verbatim = b"{}"  # a tombstone may omit its payload (docs/decisions.md)
     else:
         verbatim = bytes(payload)
     if len(verbatim) > MAX_PAYLOAD_BYTES:
         return Rejection(
             index, sent_id, "RECORD_TOO_LARGE",
-            f"payload is {len(verbatim)} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+            f"payload is {len(verbatim)} bytes; the limit is {MAX_PAYLOAD_BYTES}", sent_type,
         )  # fmt: skip
     try:
-        canonical_payload = canonical.canonicalize(verbatim)
+        canonical_payload = canonical.canonicalize(verbatim, payload_colons)
     except canonical.InvalidPayload as exc:
-        return Rejection(index, sent_id, "INVALID_PAYLOAD", str(exc))
+        return Rejection(index, sent_id, "INVALID_PAYLOAD", str(exc), sent_type)
 
     return ValidRecord(
         index=index,
@@ -241,33 +361,7 @@ def check_record(
     )
 
 
-def describe_json_error(body: bytes, exc: Exception) -> str:
-    message = str(exc)
-    # msgspec reports an unpaired UTF-16 surrogate escape as truncated input.
-    if "truncated" in message and re.search(rb"\\u[dD][89a-fA-F]", body):
-        return "malformed JSON: invalid or unpaired UTF-16 surrogate escape"
-    if isinstance(exc, UnicodeDecodeError):
-        return "body is not valid UTF-8"
-    return f"malformed JSON: {message}"
-
-
-def _split_validation_error(exc: msgspec.ValidationError) -> tuple[str, str]:
-    message, _, path = str(exc).partition(" - at `")
-    path = path.rstrip("`").removeprefix("$").lstrip(".")
-    if message.startswith("Expected `object`") and not path:
-        return "body", "must be a JSON object"
-    return path or "body", message
-
-
 def _missing_or(field: str, value: object, expected: str) -> str:
     if value is msgspec.UNSET:
         return f"{field} is required"
     return f"{field} must be {expected}"
-
-
-def _lenient_record_id(raw: bytes) -> str | None:
-    try:
-        record_id = _lenient_decoder.decode(raw).recordId
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        return None
-    return record_id if isinstance(record_id, str) else None

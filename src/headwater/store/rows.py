@@ -80,6 +80,10 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 #: stored text -> Outcome, without the Enum constructor's cost (one per version read)
 _OUTCOMES = {o.value: o for o in Outcome}
+#: a receipt line; the record id is kept raw: a rejected record's id is echoed as sent,
+#: which may be any JSON value (even a number no float can hold, like 1e400)
+_Line = tuple[int, str | None, msgspec.Raw, str | None, str | None, str | None, str | None]
+_decode_receipt = msgspec.json.Decoder(list[_Line]).decode
 _STORED = frozenset(o.value for o in STORED_OUTCOMES)
 
 
@@ -214,13 +218,22 @@ def decode_results(blob: bytes, rejected_only: bool = False) -> list[RecordResul
     """The receipt's lines; `rejected_only` skips building the accepted ones (batch lists
     only show rejections, and a receipt holds up to 500 lines)."""
     return [
-        RecordResult(i, et, rid, Outcome(o) if o else None, vid, code, msg)
-        for i, et, rid, o, vid, code, msg in _decode(blob)
+        RecordResult(i, et, _record_id(rid), Outcome(o) if o else None, vid, code, msg)
+        for i, et, rid, o, vid, code, msg in _decode_receipt(blob)
         if code is not None or not rejected_only
     ]
+
+
+def _record_id(raw: msgspec.Raw) -> str | msgspec.Raw | None:
+    """A receipt's record id: a string, null, or (a rejection's) any JSON value verbatim."""
+    text = bytes(raw)
+    if text.startswith(b'"'):
+        value: str = _decode(text)
+        return value
+    return None if text == b"null" else raw
 
 
 def stored_version_ids(blob: bytes) -> list[str]:
     """The ids of the versions a receipt says were stored, in receipt order: what
     normalization reads (without building every line's RecordResult)."""
-    return [vid for _, _, _, o, vid, _, _ in _decode(blob) if o in _STORED and vid]
+    return [vid for _, _, _, o, vid, _, _ in _decode_receipt(blob) if o in _STORED and vid]

@@ -35,6 +35,7 @@ from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, Rec
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
 from headwater.store.claimants import SqliteClaimants, sqlite_owner_alive
+from headwater.store.history import HistoryReads
 from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -79,7 +80,7 @@ def _translated() -> Iterator[None]:
         raise errors.Unavailable(f"SQLite: {exc}") from exc
 
 
-class SqliteStore(SqliteClaimants, SqlReads):
+class SqliteStore(SqliteClaimants, SqlReads, HistoryReads):
     backend = "sqlite"
 
     def __init__(self, database_url: str) -> None:

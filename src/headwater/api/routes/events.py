@@ -46,10 +46,9 @@ def _time(request: Request, name: str) -> int | None:
         return None
     try:
         return timestamps.parse_rfc3339(raw)
-    except ValueError:
+    except ValueError as exc:
         raise errors.ValidationFailed(
-            f"Query parameter {name} is invalid.",
-            [{"field": name, "message": "must be an RFC 3339 date-time with a time zone"}],
+            f"Query parameter {name} is invalid.", [{"field": name, "message": str(exc)}]
         ) from None
 
 

@@ -29,7 +29,7 @@ class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
 
 async def create_key(request: Request) -> Response:
     def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.KeyOut]:
-        fields = inputs.decode(body, CreateKey)
+        fields = inputs.decode(body, CreateKey, {"scopes": ", ".join(s.value for s in Scope)})
 
         def inside(tx: WriteTx) -> schemas.KeyOut:
             key, token = keys.issue(tx, principal.org_id, fields.label, fields.scopes)

@@ -50,26 +50,32 @@ async def list_heads(request: Request) -> Response:
 
 
 async def get_record(request: Request) -> Response:
-    """The head and the whole version chain, oldest first, each with outcome and hash."""
+    """The head and a page of the version chain (oldest first, each with outcome and hash):
+    `limit`/`offset` page `versions`, and `meta.pagination` counts the whole chain."""
     store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.READ)
     source_id = inputs.path_id(request, "source_id", "Source")
     key = _key(request)
+    limit, offset = inputs.page(request)
 
-    def load() -> dict[str, Any]:
+    def load() -> tuple[dict[str, Any], int]:
         head = store.get_head(principal.org_id, source_id, key)
         if head is None:
             raise errors.NotFound("Record not found.")
-        chain = store.record_chain(principal.org_id, source_id, key)
-        return {
+        chain = store.record_versions_page(principal.org_id, source_id, key, limit, offset)
+        record = {
             "sourceId": source_id,
             "entityType": key.entity_type,
             "recordId": key.record_id,
             "head": wire.head(head),
             "versions": [wire.version(v) for v in chain],
         }
+        return record, chain.total
 
-    return envelope.success(await run_in_threadpool(load), inputs.request_id(request))
+    record, total = await run_in_threadpool(load)
+    return envelope.success(
+        record, inputs.request_id(request), pagination=inputs.pagination(total, limit, offset)
+    )
 
 
 async def get_payload(request: Request) -> Response:
@@ -88,16 +94,19 @@ async def get_payload(request: Request) -> Response:
 
 
 async def timeline(request: Request) -> Response:
-    """The entity's events in time order, each with the record's state before and after."""
+    """A page of the entity's events in time order (`limit`/`offset`, `meta.pagination`),
+    each with the record's state before and after."""
     store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.READ)
     source_id = inputs.path_id(request, "source_id", "Source")
     key = _key(request)
+    limit, offset = inputs.page(request)
 
-    def load() -> list[schemas.TimelineItem]:
+    def load() -> tuple[list[schemas.TimelineItem], int]:
         _require_source(request, principal.org_id, source_id)
-        events = store.entity_events(principal.org_id, source_id, key)
-        if not events and store.get_head(principal.org_id, source_id, key) is None:
+        page = store.entity_events_page(principal.org_id, source_id, key, limit, offset)
+        events = page.items
+        if not page.total and store.get_head(principal.org_id, source_id, key) is None:
             raise errors.NotFound("Record not found.")
         ids = {e.row.record_version_id for e in events}
         versions = store.get_versions(principal.org_id, sorted(ids))
@@ -115,9 +124,12 @@ async def timeline(request: Request) -> Response:
                     _decode(version.payload) if version is not None else None,
                 )
             )
-        return items
+        return items, page.total
 
-    return envelope.success(await run_in_threadpool(load), inputs.request_id(request))
+    items, total = await run_in_threadpool(load)
+    return envelope.success(
+        items, inputs.request_id(request), pagination=inputs.pagination(total, limit, offset)
+    )
 
 
 routes = [

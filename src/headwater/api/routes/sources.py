@@ -86,7 +86,7 @@ async def patch_source(request: Request) -> Response:
     source_id = inputs.path_id(request, "source_id", "Source")
 
     def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.SourceOut]:
-        patch = inputs.decode(body, sources.PatchSource)
+        patch = inputs.decode(body, sources.PatchSource, {"status": "active, paused, archived"})
         _check_name(patch.name)
         _check_mappings(patch.mappings)
 
