@@ -26,6 +26,7 @@ from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
+from headwater.store.export import ExportReads
 from headwater.store.sql import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -82,7 +83,7 @@ VERSIONS_BY_IDENTITY = (
 )
 
 
-class PostgresStore(SqlReads):
+class PostgresStore(SqlReads, ExportReads):
     backend = "postgresql"
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 10) -> None:

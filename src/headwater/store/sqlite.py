@@ -27,6 +27,7 @@ from typing import Any
 
 from headwater import errors
 from headwater.core import ratelimit
+from headwater.store.export import ExportReads
 from headwater.store.sql import SqlReads, SqlWriteTx
 from headwater.store.urls import sqlite_path
 
@@ -64,7 +65,7 @@ def _translated() -> Iterator[None]:
         raise errors.Unavailable(f"SQLite: {exc}") from exc
 
 
-class SqliteStore(SqlReads):
+class SqliteStore(SqlReads, ExportReads):
     backend = "sqlite"
 
     def __init__(self, database_url: str) -> None:

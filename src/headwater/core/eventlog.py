@@ -1,0 +1,214 @@
+"""Events as an event log (spec §9.1): OCEL 2.0 JSON and IEEE 1849 XES fragments, pure.
+
+The export routes stream a log page by page; this module turns one event, or one
+entity's events, into the text of that piece. The mapping, and why, is docs/EXPORTS.md.
+
+Object ids: an entity is `<sourceId>/<entityType>/<recordId>` with both names
+percent-encoded (the path of its timeline, `/v1/entities/…`): stable across exports,
+unique across sources (a source id is a UUID). An actor is its canonical actor id (a
+UUID, the id of `/v1/actors/{id}`); the two kinds cannot collide, only entity ids hold `/`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from headwater.core.models import ActorView, RecordKey, StoredEvent
+from headwater.core.timestamps import format_micros
+
+#: OCEL 2.0 has no "unknown" time: attributes that do not change over time carry the epoch
+#: (the convention pm4py reads as "the object's initial value")
+EPOCH = "1970-01-01T00:00:00Z"
+ACTOR_TYPE = "actor"
+_ENCODE = msgspec.json.Encoder()
+_DECODE_CHANGES = msgspec.json.Decoder(list[dict[str, Any]])
+
+
+def entity_object_id(source_id: str, key: RecordKey) -> str:
+    return f"{source_id}/{quote(key.entity_type, safe='')}/{quote(key.record_id, safe='')}"
+
+
+def attribute_value(value: Any) -> str:
+    """Every attribute is typed `string`: a field's values need not share one JSON type.
+    A string stays as it is; anything else is its JSON text (`null`, `42`, `{"a":1}`)."""
+    if isinstance(value, str):
+        return value
+    return _ENCODE.encode(value).decode()
+
+
+def changes_of(event: StoredEvent) -> list[dict[str, Any]]:
+    return _DECODE_CHANGES.decode(event.row.changes) if event.row.changes else []
+
+
+@dataclass
+class Declared:
+    """The attribute names seen per event type and object type, for `eventTypes` and
+    `objectTypes` (written after the events and objects, so nothing is held but names)."""
+
+    event_types: dict[str, set[str]] = field(default_factory=dict)
+    object_types: dict[str, set[str]] = field(default_factory=dict)
+
+    def type_lists(self) -> bytes:
+        def listed(types: dict[str, set[str]], typed: dict[str, str]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "name": name,
+                    "attributes": [
+                        {"name": a, "type": typed.get(a, "string")} for a in sorted(attributes)
+                    ],
+                }
+                for name, attributes in sorted(types.items())
+            ]
+
+        object_typed = {"placeholder": "boolean"}
+        return (
+            b'"objectTypes":'
+            + _ENCODE.encode(listed(self.object_types, object_typed))
+            + b',"eventTypes":'
+            + _ENCODE.encode(listed(self.event_types, {}))
+        )
+
+
+def ocel_event(event: StoredEvent, declared: Declared) -> bytes:
+    """One OCEL 2.0 event: the fields it changed are its attributes (value: the new one)."""
+    row = event.row
+    attributes = [
+        {"name": c["field"], "value": attribute_value(c.get("to"))} for c in changes_of(event)
+    ]
+    names = declared.event_types.setdefault(row.action, set())
+    names.update(a["name"] for a in attributes)
+    relationships = [{"objectId": entity_object_id(row.source_id, row.key), "qualifier": "entity"}]
+    if row.actor_id is not None:
+        relationships.append({"objectId": row.actor_id, "qualifier": "actor"})
+    return _ENCODE.encode(
+        {
+            "id": row.id,
+            "type": row.action,
+            "time": format_micros(row.timestamp),
+            "attributes": attributes,
+            "relationships": relationships,
+        }
+    )
+
+
+class EntityObject:
+    """One entity's OCEL object, built from its events in time order: its display name
+    whenever it changes, and each status-like or assignment field whenever an event sets
+    it. Those fields are the changes of every event but the mapping's `updated` one (a
+    creation or a deletion changes no field; a `_changed` or `_assigned` event changes
+    one), so only the mapping's name for `updated` is needed."""
+
+    def __init__(self, source_id: str, key: RecordKey, updated_action: str) -> None:
+        self.source_id = source_id
+        self.key = key
+        self.updated_action = updated_action
+        self.attributes: list[dict[str, str]] = []
+        self._name: str | None = None
+
+    def add(self, event: StoredEvent) -> None:
+        row = event.row
+        time = format_micros(row.timestamp)
+        if row.entity_name is not None and row.entity_name != self._name:
+            self._name = row.entity_name
+            self.attributes.append({"name": "name", "time": time, "value": row.entity_name})
+        if row.action == self.updated_action:
+            return
+        for change in changes_of(event):
+            value = attribute_value(change.get("to"))
+            self.attributes.append({"name": change["field"], "time": time, "value": value})
+
+    def encode(self, declared: Declared) -> bytes:
+        names = declared.object_types.setdefault(self.key.entity_type, set())
+        names.update(a["name"] for a in self.attributes)
+        return _ENCODE.encode(
+            {
+                "id": entity_object_id(self.source_id, self.key),
+                "type": self.key.entity_type,
+                "attributes": self.attributes,
+                "relationships": [],
+            }
+        )
+
+
+def ocel_actor(actor: ActorView, declared: Declared) -> bytes:
+    """A canonical actor; its current email and name (OCEL: the initial value, at the epoch)."""
+    attributes: list[dict[str, Any]] = [
+        {"name": name, "time": EPOCH, "value": value}
+        for name, value in (("email", actor.email), ("name", actor.name))
+        if value is not None
+    ]
+    attributes.append(
+        {"name": "placeholder", "time": EPOCH, "value": "true" if actor.placeholder else "false"}
+    )
+    declared.object_types.setdefault(ACTOR_TYPE, set()).update(a["name"] for a in attributes)
+    return _ENCODE.encode(
+        {"id": actor.id, "type": ACTOR_TYPE, "attributes": attributes, "relationships": []}
+    )
+
+
+# ---------------------------------------------------------------------------------- XES
+
+#: characters XML 1.0 does not allow at all (not even as character references): C0 controls
+#: but tab, newline and carriage return, lone surrogates, U+FFFE and U+FFFF
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;",
+     "\r": "&#13;"}
+)  # fmt: skip
+
+
+def xml_attr(text: str) -> str:
+    """A value for a double-quoted XML attribute. Characters XML 1.0 cannot carry become
+    U+FFFD (the log stays well-formed; the verbatim payload is one API call away);
+    tab, newline and CR are character references, so a parser keeps them (XML would
+    otherwise normalize them to spaces)."""
+    return _NOT_XML.sub("\ufffd", text).translate(_ESCAPES)
+
+
+XES_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<log xes.version="1849-2016" xes.features="" xmlns="http://www.xes-standard.org/">'
+    '<extension name="Concept" prefix="concept" uri="http://www.xes-standard.org/concept.xesext"/>'
+    '<extension name="Time" prefix="time" uri="http://www.xes-standard.org/time.xesext"/>'
+    '<extension name="Organizational" prefix="org" uri="http://www.xes-standard.org/org.xesext"/>'
+    '<extension name="Identity" prefix="identity" '
+    'uri="http://www.xes-standard.org/identity.xesext"/>'
+    '<global scope="trace"><string key="concept:name" value="__INVALID__"/></global>'
+    '<global scope="event"><string key="concept:name" value="__INVALID__"/>'
+    '<date key="time:timestamp" value="1970-01-01T00:00:00Z"/></global>'
+    '<classifier name="Activity" keys="concept:name"/>'
+    '<string key="concept:name" value="Headwater events"/>'
+)
+XES_TAIL = "</log>\n"
+
+
+def xes_trace_open(source_id: str, key: RecordKey) -> str:
+    return (
+        f'<trace><string key="concept:name" value="{xml_attr(entity_object_id(source_id, key))}"/>'
+        f'<string key="sourceId" value="{source_id}"/>'
+        f'<string key="entityType" value="{xml_attr(key.entity_type)}"/>'
+        f'<string key="recordId" value="{xml_attr(key.record_id)}"/>'
+    )
+
+
+XES_TRACE_CLOSE = "</trace>"
+
+
+def xes_event(event: StoredEvent) -> str:
+    """One event on one line (the line count is the client's progress)."""
+    row = event.row
+    resource = ""
+    if event.actor is not None:
+        who = event.actor.email or event.actor.name
+        if who:
+            resource = f'<string key="org:resource" value="{xml_attr(who)}"/>'
+    return (
+        f'<event><string key="concept:name" value="{xml_attr(row.action)}"/>'
+        f'<date key="time:timestamp" value="{format_micros(row.timestamp)}"/>'
+        f'<id key="identity:id" value="{row.id}"/>{resource}</event>\n'
+    )
