@@ -12,12 +12,14 @@ UUID, the id of `/v1/actors/{id}`); the two kinds cannot collide, only entity id
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import msgspec
 
+from headwater.core.mapping import Mapping
 from headwater.core.models import ActorView, RecordKey, StoredEvent
 from headwater.core.timestamps import format_micros
 
@@ -98,29 +100,41 @@ def ocel_event(event: StoredEvent, declared: Declared) -> bytes:
 
 class EntityObject:
     """One entity's OCEL object, built from its events in time order: its display name
-    whenever it changes, and each status-like or assignment field whenever an event sets
-    it. Those fields are the changes of every event but the mapping's `updated` one (a
-    creation or a deletion changes no field; a `_changed` or `_assigned` event changes
-    one), so only the mapping's name for `updated` is needed."""
+    and each status-like or assignment field (the mapping's), whenever a value changes.
 
-    def __init__(self, source_id: str, key: RecordKey, updated_action: str) -> None:
+    A creation event carries no changes, so its version's payload (`created_payload`)
+    gives the fields' first values; later values come from the changes of every event
+    but the mapping's `updated` one (a `_changed` or `_assigned` event changes one field;
+    `updated` gathers the other fields, which are not attributes)."""
+
+    def __init__(self, source_id: str, key: RecordKey, mapping: Mapping) -> None:
         self.source_id = source_id
         self.key = key
-        self.updated_action = updated_action
+        self.fields = (mapping.status_fields | set(mapping.assignment_fields)) - (
+            mapping.ignore_fields
+        )
+        self.created_action = mapping.action(key.entity_type, "created")
+        self.updated_action = mapping.action(key.entity_type, "updated")
         self.attributes: list[dict[str, str]] = []
-        self._name: str | None = None
+        self._values: dict[str, str] = {}
 
-    def add(self, event: StoredEvent) -> None:
+    def _set(self, name: str, value: str, time: str) -> None:
+        if self._values.get(name) != value:
+            self._values[name] = value
+            self.attributes.append({"name": name, "time": time, "value": value})
+
+    def add(self, event: StoredEvent, created_payload: AnyMapping[str, Any] | None) -> None:
         row = event.row
         time = format_micros(row.timestamp)
-        if row.entity_name is not None and row.entity_name != self._name:
-            self._name = row.entity_name
-            self.attributes.append({"name": "name", "time": time, "value": row.entity_name})
+        if row.entity_name is not None:
+            self._set("name", row.entity_name, time)
+        if created_payload is not None:
+            for name in sorted(self.fields & created_payload.keys()):
+                self._set(name, attribute_value(created_payload[name]), time)
         if row.action == self.updated_action:
             return
         for change in changes_of(event):
-            value = attribute_value(change.get("to"))
-            self.attributes.append({"name": change["field"], "time": time, "value": value})
+            self._set(change["field"], attribute_value(change.get("to")), time)
 
     def encode(self, declared: Declared) -> bytes:
         names = declared.object_types.setdefault(self.key.entity_type, set())
@@ -158,7 +172,7 @@ def ocel_actor(actor: ActorView, declared: Declared) -> bytes:
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ESCAPES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;",
-     "\r": "&#13;"}
+     "\r": "&#13;", "\x85": "&#133;", "\u2028": "&#8232;", "\u2029": "&#8233;"}
 )  # fmt: skip
 
 
@@ -166,7 +180,8 @@ def xml_attr(text: str) -> str:
     """A value for a double-quoted XML attribute. Characters XML 1.0 cannot carry become
     U+FFFD (the log stays well-formed; the verbatim payload is one API call away);
     tab, newline and CR are character references, so a parser keeps them (XML would
-    otherwise normalize them to spaces)."""
+    otherwise normalize them to spaces), and so are the other line separators (NEL,
+    U+2028, U+2029), so that every line of the document stays one line to any reader."""
     return _NOT_XML.sub("\ufffd", text).translate(_ESCAPES)
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -27,7 +29,7 @@ from headwater.api.auth import authenticate
 from headwater.api.routes.events import _flag, _time
 from headwater.core import eventlog
 from headwater.core.mapping import Mapping, mappings_for
-from headwater.core.models import EventFilter, RecordKey, Scope
+from headwater.core.models import EventFilter, RecordKey, Scope, StoredEvent
 from headwater.store.base import Store
 
 #: events per read: large enough that a query's overhead is small, small enough that a
@@ -91,14 +93,41 @@ def _headers(export: Export, filename: str) -> dict[str, str]:
     }
 
 
-def _updated_action(export: Export, cache: dict[str, dict[str, Mapping]], event_source: str,
-                    entity_type: str) -> str:  # fmt: skip
-    mappings = cache.get(event_source)
-    if mappings is None:
-        source = export.store.get_source(export.org_id, event_source)
-        mappings = mappings_for(source.mappings if source is not None else None)
-        cache[event_source] = mappings
-    return mappings.get(entity_type, _DEFAULT).action(entity_type, "updated")
+class _Mappings:
+    """Each source's current mappings, read when the source's first entity comes up."""
+
+    def __init__(self, export: Export) -> None:
+        self.export = export
+        self.cache: dict[str, dict[str, Mapping]] = {}
+
+    def of(self, source_id: str, entity_type: str) -> Mapping:
+        mappings = self.cache.get(source_id)
+        if mappings is None:
+            source = self.export.store.get_source(self.export.org_id, source_id)
+            mappings = mappings_for(source.mappings if source is not None else None)
+            self.cache[source_id] = mappings
+        return mappings.get(entity_type, _DEFAULT)
+
+
+def _created_payloads(export: Export, page: list[StoredEvent], mappings: _Mappings
+                      ) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The payloads of the page's creation events (their fields' first values), by version."""
+    wanted = [
+        e.row.record_version_id
+        for e in page
+        if e.row.action
+        == mappings.of(e.row.source_id, e.row.key.entity_type).action(
+            e.row.key.entity_type, "created"
+        )
+    ]
+    if not wanted:
+        return {}
+    versions = export.store.get_versions(export.org_id, wanted)
+    found: dict[str, dict[str, Any]] = {}
+    for version_id, version in versions.items():
+        payload = msgspec.json.decode(version.payload) if version.payload else None
+        found[version_id] = payload if isinstance(payload, dict) else {}
+    return found
 
 
 def ocel_body(export: Export) -> Iterator[bytes]:
@@ -120,7 +149,7 @@ def ocel_body(export: Export) -> Iterator[bytes]:
         after_time = (last.timestamp, last.seq)
     yield b'],"objects":['
     separator = b""
-    mappings: dict[str, dict[str, Mapping]] = {}
+    mappings = _Mappings(export)
     current: eventlog.EntityObject | None = None
     after_entity: tuple[str, str, str, int, int] | None = None
     while True:
@@ -128,15 +157,17 @@ def ocel_body(export: Export) -> Iterator[bytes]:
         if not page:
             break
         parts = []
+        created = _created_payloads(export, page, mappings)
         for event in page:
             row = event.row
             if current is None or current.source_id != row.source_id or current.key != row.key:
                 if current is not None:
                     parts.append(separator + current.encode(declared) + b"\n")
                     separator = b","
-                updated = _updated_action(export, mappings, row.source_id, row.key.entity_type)
-                current = eventlog.EntityObject(row.source_id, row.key, updated)
-            current.add(event)
+                mapping = mappings.of(row.source_id, row.key.entity_type)
+                current = eventlog.EntityObject(row.source_id, row.key, mapping)
+            first = row.action == current.created_action
+            current.add(event, created.get(row.record_version_id) if first else None)
         yield b"".join(parts)
         last = page[-1].row
         after_entity = (last.source_id, last.key.entity_type, last.key.record_id,
