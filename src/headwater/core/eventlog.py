@@ -11,6 +11,7 @@ UUID, the id of `/v1/actors/{id}`); the two kinds cannot collide, only entity id
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
@@ -21,7 +22,11 @@ import msgspec
 
 from headwater.core.mapping import Mapping
 from headwater.core.models import ActorView, RecordKey, StoredEvent
-from headwater.core.timestamps import format_micros
+from headwater.core.timestamps import format_micros as _format_micros
+
+#: an entity's events often share a timestamp (one version, several events), and each
+#: is formatted again in the objects pass
+format_micros = functools.lru_cache(maxsize=1 << 14)(_format_micros)
 
 #: OCEL 2.0 has no "unknown" time: attributes that do not change over time carry the epoch
 #: (the convention pm4py reads as "the object's initial value")
@@ -31,7 +36,9 @@ _ENCODE = msgspec.json.Encoder()
 _DECODE_CHANGES = msgspec.json.Decoder(list[dict[str, Any]])
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def entity_object_id(source_id: str, key: RecordKey) -> str:
+    """(Cached: an entity's id is written once per event and once for its object.)"""
     return f"{source_id}/{quote(key.entity_type, safe='')}/{quote(key.record_id, safe='')}"
 
 
@@ -170,6 +177,8 @@ def ocel_actor(actor: ActorView, declared: Declared) -> bytes:
 #: characters XML 1.0 does not allow at all (not even as character references): C0 controls
 #: but tab, newline and carriage return, lone surrogates, U+FFFE and U+FFFF
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: text with none of the characters below, nor any XML 1.0 cannot carry
+_PLAIN = re.compile('[^\x00-\x1f&<>"\x85\u2028\u2029\ud800-\udfff\ufffe\uffff]*')
 _ESCAPES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;",
      "\r": "&#13;", "\x85": "&#133;", "\u2028": "&#8232;", "\u2029": "&#8233;"}
@@ -182,6 +191,8 @@ def xml_attr(text: str) -> str:
     tab, newline and CR are character references, so a parser keeps them (XML would
     otherwise normalize them to spaces), and so are the other line separators (NEL,
     U+2028, U+2029), so that every line of the document stays one line to any reader."""
+    if _PLAIN.fullmatch(text):  # most values: nothing to replace or escape
+        return text
     return _NOT_XML.sub("\ufffd", text).translate(_ESCAPES)
 
 

@@ -20,6 +20,11 @@ EntityCursor = tuple[str, str, str, int, int]
 
 
 class ExportReads:
+    #: how the by-entity pass names the events table: SQLite's planner prefers the
+    #: (org_id, seq) index for `org_id = ? AND seq <= ?` and then sorts every remaining
+    #: row on each page (quadratic); `sqlite.py` pins `events_by_entity` instead
+    events_by_entity = "events e"
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
 
@@ -76,7 +81,8 @@ class ExportReads:
             )
             params.extend(after)
         found = self._query(
-            f"{EVENT_SELECT} WHERE {where} AND e.seq <= %s{keyset} "
+            EVENT_SELECT.replace("FROM events e", f"FROM {self.events_by_entity}")
+            + f" WHERE {where} AND e.seq <= %s{keyset} "
             "ORDER BY e.source_id, e.entity_type, e.entity_id, e.timestamp, e.seq LIMIT %s",
             [*params, limit],
         )

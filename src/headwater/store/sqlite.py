@@ -67,6 +67,7 @@ def _translated() -> Iterator[None]:
 
 class SqliteStore(SqlReads, ExportReads):
     backend = "sqlite"
+    events_by_entity = "events e INDEXED BY events_by_entity"
 
     def __init__(self, database_url: str) -> None:
         self.path = sqlite_path(database_url)
