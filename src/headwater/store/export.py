@@ -24,6 +24,10 @@ class ExportReads:
     #: (org_id, seq) index for `org_id = ? AND seq <= ?` and then sorts every remaining
     #: row on each page (quadratic); `sqlite.py` pins `events_by_entity` instead
     events_by_entity = "events e"
+    #: and SQLite, told `entity_type = ?`, then sorts every remaining row on each page
+    #: (measured: ~5x slower per page, growing with the log); a unary `+` keeps the term
+    #: out of the planner's ordering logic (it is still checked on every row)
+    entity_type_term = "e.entity_type"
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
@@ -72,6 +76,7 @@ class ExportReads:
     ) -> list[StoredEvent]:
         """Events grouped by entity (source, type, recordId), each entity's in time order."""
         where, params = event_where(org_id, filters)
+        where = where.replace("e.entity_type = %s", f"{self.entity_type_term} = %s")
         params.append(max_seq)
         keyset = ""
         if after is not None:

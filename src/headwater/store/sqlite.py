@@ -67,7 +67,8 @@ def _translated() -> Iterator[None]:
 
 class SqliteStore(SqlReads, ExportReads):
     backend = "sqlite"
-    events_by_entity = "events e INDEXED BY events_by_entity"
+    events_by_entity = "events e INDEXED BY events_by_entity"  # store/export.py says why
+    entity_type_term = "+e.entity_type"
 
     def __init__(self, database_url: str) -> None:
         self.path = sqlite_path(database_url)
