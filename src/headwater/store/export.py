@@ -80,10 +80,16 @@ class ExportReads:
         params.append(max_seq)
         keyset = ""
         if after is not None:
+            # Not a five-column `>`: PostgreSQL estimates a row comparison by its first
+            # column, and `source_id > <the only source>` looks like no rows at all (then it
+            # sorts the rest of the log on every page). `>=` on the index's four columns,
+            # minus the ties already sent, estimates right and is one index range.
             keyset = (
-                " AND (e.source_id, e.entity_type, e.entity_id, e.timestamp, e.seq) "
-                "> (%s, %s, %s, %s, %s)"
+                " AND (e.source_id, e.entity_type, e.entity_id, e.timestamp) >= (%s, %s, %s, %s)"
+                " AND NOT (e.source_id = %s AND e.entity_type = %s AND e.entity_id = %s"
+                " AND e.timestamp = %s AND e.seq <= %s)"
             )
+            params.extend(after[:4])
             params.extend(after)
         found = self._query(
             EVENT_SELECT.replace("FROM events e", f"FROM {self.events_by_entity}")
