@@ -292,6 +292,7 @@ def _tune_gc() -> None:
 # Client-side commands (they talk to a running server over HTTP): headwater/client_commands.py
 main.add_command(client_commands.ingest)
 main.add_command(client_commands.events)
+main.add_command(client_commands.export)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Client commands of the `headwater` CLI: `ingest` (bulk import of files) and `events tail`.
+"""Client commands of the `headwater` CLI: `ingest` (bulk import of files), `events tail`
+and `export` (the events as an OCEL 2.0 or XES event log).
 
 They talk to a running server over HTTP with the SDK (`headwater.client`), so they
 work against any Headwater (or Seyn v1) deployment: `--base-url` / `HEADWATER_URL`,
@@ -72,8 +73,11 @@ def _fail(message: str) -> None:
 class Progress:
     """A progress bar on a terminal; elsewhere (CI logs, pipes) a line every 10%."""
 
-    def __init__(self, label: str, total: int, enabled: bool, stream: TextIO) -> None:
+    def __init__(
+        self, label: str, total: int, enabled: bool, stream: TextIO, unit: str = "records"
+    ) -> None:
         self.label = label
+        self.unit = unit
         self.total = max(total, 1)
         self.stream = stream
         self.enabled = enabled
@@ -99,13 +103,13 @@ class Progress:
             return
         done = min(done, self.total)
         if self.bar is not None:
-            self.bar.update(done - self.shown, f"{records:,} records")
+            self.bar.update(done - self.shown, f"{records:,} {self.unit}")
             self.shown = done
             return
         step = done * 10 // self.total
         if step > self.step:
             self.step = step
-            click.echo(f"{self.label}: {records:,} records, {step * 10}%", file=self.stream)
+            click.echo(f"{self.label}: {records:,} {self.unit}, {step * 10}%", file=self.stream)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -406,3 +410,77 @@ def tail(
     finally:
         client.close()
     click.echo(f"cursor: {feed.cursor}", err=True)
+
+
+@click.command("export")
+@click.argument("kind", type=click.Choice(["ocel", "xes"]))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write (written as <FILE>.part, renamed when complete).",
+)
+@click.option("--source", "source_id", help="Only events of this source (its id).")
+@click.option("--entity-type", help="Only events of this entity type (for XES, usually wanted).")
+@click.option("--from", "time_from", help="Events at or after this time (RFC 3339).")
+@click.option("--to", "time_to", help="Events before this time (RFC 3339).")
+@click.option("--include-deleted", is_flag=True, help="Also events of deleted records.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@base_url_option
+@api_key_option
+@retries_option
+def export(
+    kind: str,
+    out: Path,
+    source_id: str | None,
+    entity_type: str | None,
+    time_from: str | None,
+    time_to: str | None,
+    include_deleted: bool,
+    progress: bool,
+    base_url: str,
+    api_key: str | None,
+    retries: int,
+) -> None:
+    """Write the events as a process-mining event log: OCEL 2.0 JSON or IEEE 1849 XES.
+
+    OCEL holds every entity and actor as an object; XES has one trace per entity (pass
+    --entity-type to get one process). Read either with pm4py (docs/EXPORTS.md).
+    Example: headwater export xes --entity-type deal --out deals.xes
+    """
+    from headwater.client import HeadwaterError
+
+    client = _client(base_url, api_key, retries)
+    bar: Progress | None = None
+
+    def on_progress(events: int, total: int, written: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = Progress(out.name, total, progress, sys.stderr, unit="events")
+        bar.update(events, events)
+
+    method = client.export.ocel if kind == "ocel" else client.export.xes
+    try:
+        result = method(
+            out,
+            source_id=source_id,
+            entity_type=entity_type,
+            time_from=time_from,
+            time_to=time_to,
+            include_deleted=include_deleted or None,
+            on_progress=on_progress,
+        )
+    except HeadwaterError as exc:
+        if bar is not None:
+            bar.close()
+        _fail(str(exc))
+        return
+    except KeyboardInterrupt:
+        click.echo("interrupted; nothing was written", err=True)
+        sys.exit(130)
+    finally:
+        client.close()
+    if bar is not None:
+        bar.close()
+    click.echo(f"{out}: {_plural(result.events, 'event')}, {result.bytes:,} bytes ({kind})")

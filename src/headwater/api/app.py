@@ -13,6 +13,7 @@ from headwater.api import errors
 from headwater.api.access import AccessMiddleware
 from headwater.api.middleware import RequestIdMiddleware, UrlGuardMiddleware
 from headwater.api.routes import actors, docs, events, health, ingest, keys, records, sources
+from headwater.api.routes import export as export_routes
 from headwater.config import Settings
 from headwater.observability import Metrics
 from headwater.store import Store, migrate, open_store
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             *events.routes,
             *records.routes,
             *actors.routes,
+            *export_routes.routes,
             *health.metrics_routes,
             *docs.routes,
         ],

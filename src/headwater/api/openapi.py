@@ -74,6 +74,9 @@ class Endpoint:
     paginated: bool = False
     idempotent: bool = False
     tags: tuple[str, ...] = field(default=())
+    #: for a non-envelope body (`data` None): its media type and what it is
+    media: str = "application/json"
+    body_description: str = "The payload exactly as it was sent."
 
 
 UUID = {"type": "string", "format": "uuid"}
@@ -92,6 +95,14 @@ EVENT_FILTERS = (
     ("includeDeleted", {"type": "boolean", "default": False}),
     ("after", {"type": "string", "description": "Feed cursor (meta.nextCursor); empty = start."}),
 )
+EXPORT_FILTERS = (
+    ("sourceId", UUID),
+    ("entityType", {"type": "string"}),
+    ("from", {"type": "string", "format": "date-time"}),
+    ("to", {"type": "string", "format": "date-time"}),
+    ("includeDeleted", {"type": "boolean", "default": False}),
+)
+EXPORT_BODY = "{log} (docs/EXPORTS.md), streamed; header `X-Export-Events` holds its event count."
 
 ENDPOINTS = [
     Endpoint("POST", "/v1/sources", "Create a custom source", "ingest", 201, s.SourceOut,
@@ -145,6 +156,13 @@ ENDPOINTS = [
              query=PAGE, paginated=True, tags=("keys",)),
     Endpoint("DELETE", "/v1/keys/{keyId}", "Revoke an API key", "admin", 200, s.KeyOut,
              errors=(400, 404, 409, 413, 422), idempotent=True, tags=("keys",)),
+    Endpoint("GET", "/v1/export/ocel", "The events as an OCEL 2.0 JSON log (streamed)", "read",
+             200, None, errors=(400, 404), query=EXPORT_FILTERS, tags=("export",),
+             body_description=EXPORT_BODY.format(log="An OCEL 2.0 JSON event log")),
+    Endpoint("GET", "/v1/export/xes", "The events as an IEEE 1849 XES log (streamed)", "read",
+             200, None, errors=(400, 404), query=EXPORT_FILTERS, tags=("export",),
+             media="application/xml",
+             body_description=EXPORT_BODY.format(log="An XES log, one trace per entity")),
     Endpoint("GET", "/healthz", "Liveness", None, 200, s.Health, tags=("operations",)),
     Endpoint("GET", "/readyz", "Readiness: storage reachable, schema current", None, 200, s.Health,
              tags=("operations",)),
@@ -207,8 +225,9 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             }
         )
     if endpoint.data is None:
-        content = {"application/json": {"schema": {"type": "object"}}}
-        description = "The payload exactly as it was sent."
+        schema = {"type": "object"} if endpoint.media == "application/json" else {"type": "string"}
+        content = {endpoint.media: {"schema": schema}}
+        description = endpoint.body_description
     else:
         content = {
             "application/json": {"schema": _envelope(_ref(endpoint.data), endpoint.paginated)}

@@ -19,6 +19,7 @@ from headwater.client._core import (
     RetryPolicy,
     chunk_records,
 )
+from headwater.client._export import ExportResult
 from headwater.client.aio import AsyncEventFeed, AsyncHeadwaterClient
 from headwater.client.errors import ConnectionFailed, HeadwaterError
 from headwater.client.models import (
@@ -66,6 +67,7 @@ __all__ = [
     "EntityRef",
     "Event",
     "EventFeed",
+    "ExportResult",
     "Head",
     "HeadwaterClient",
     "HeadwaterError",

@@ -32,6 +32,9 @@ from headwater.client._core import (
     poll_interval,
     report,
 )
+from headwater.client._export import Destination, ExportResult, Kind, ProgressCallback, Sink
+from headwater.client._export import event_total as _event_total
+from headwater.client._export import export_call as _export_call
 from headwater.client.errors import HeadwaterError
 from headwater.client.models import (
     Actor,
@@ -104,6 +107,7 @@ class AsyncHeadwaterClient:
         self.records = AsyncRecords(self)
         self.actors = AsyncActors(self)
         self.keys = AsyncKeys(self)
+        self.export = AsyncExport(self)
 
     async def call(self, call: Call[T]) -> T:
         attempt = 0
@@ -472,3 +476,84 @@ class AsyncKeys(_AsyncResource):
 
     async def revoke(self, key_id: str, *, idempotency_key: str | None = None) -> ApiKey:
         return await self._client.call(calls.revoke_key(key_id, idempotency_key))
+
+
+class AsyncExport(_AsyncResource):
+    """The events as an event log, streamed to a file (see `HeadwaterClient.export`).
+
+    File writes are plain blocking writes of each received chunk (a file object must be
+    binary and synchronous); the network side is asynchronous."""
+
+    async def ocel(
+        self,
+        destination: Destination,
+        *,
+        source_id: str | None = None,
+        entity_type: str | None = None,
+        time_from: calls.Time | None = None,
+        time_to: calls.Time | None = None,
+        include_deleted: bool | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ExportResult:
+        return await self._download("ocel", destination, source_id, entity_type, time_from,
+                                    time_to, include_deleted, on_progress)  # fmt: skip
+
+    async def xes(
+        self,
+        destination: Destination,
+        *,
+        source_id: str | None = None,
+        entity_type: str | None = None,
+        time_from: calls.Time | None = None,
+        time_to: calls.Time | None = None,
+        include_deleted: bool | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ExportResult:
+        return await self._download("xes", destination, source_id, entity_type, time_from,
+                                    time_to, include_deleted, on_progress)  # fmt: skip
+
+    async def _download(
+        self,
+        kind: Kind,
+        destination: Destination,
+        source_id: str | None,
+        entity_type: str | None,
+        time_from: calls.Time | None,
+        time_to: calls.Time | None,
+        include_deleted: bool | None,
+        on_progress: ProgressCallback | None,
+    ) -> ExportResult:
+        client = self._client
+        call = _export_call(kind, source_id, entity_type, time_from, time_to, include_deleted)
+        sink = Sink(kind, destination, on_progress)
+        attempt = 0
+        while True:
+            attempt += 1
+            failure: Exception | None = None
+            error: HeadwaterError | None = None
+            try:
+                async with client._http.stream("GET", call.path, params=call.params) as response:
+                    if response.is_success:
+                        sink.start(_event_total(response.headers))
+                        try:
+                            async for chunk in response.aiter_bytes():
+                                sink.write(chunk)
+                        except httpx.TransportError as exc:
+                            sink.abandon()
+                            raise client._sender.outcome(None, exc) from exc
+                        except BaseException:
+                            sink.abandon()
+                            raise
+                        return sink.finish()
+                    await response.aread()
+                    error = client._sender.outcome(response, None)
+            except RETRYABLE_TRANSPORT as exc:
+                failure = exc
+            except httpx.TransportError as exc:
+                raise client._sender.outcome(None, exc) from exc
+            if error is None:
+                error = client._sender.outcome(None, failure)
+            delay = client._sender.next_delay(attempt, error)
+            if delay is None:
+                raise error
+            await client._sleep(delay)

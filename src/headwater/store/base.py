@@ -201,3 +201,26 @@ class Store(Protocol):
     def actor_aliases(
         self, org_id: str, actor_ids: Sequence[str]
     ) -> dict[str, list[tuple[str, str]]]: ...
+
+    # exports (store/export.py): keyset pages bounded by the feed position at the start
+    def feed_high_water(self, org_id: str) -> int: ...
+    def export_count(self, org_id: str, filters: EventFilter, max_seq: int) -> int: ...
+    def export_events_by_time(
+        self,
+        org_id: str,
+        filters: EventFilter,
+        max_seq: int,
+        after: tuple[int, int] | None,
+        limit: int,
+    ) -> list[StoredEvent]: ...
+    def export_events_by_entity(
+        self,
+        org_id: str,
+        filters: EventFilter,
+        max_seq: int,
+        after: tuple[str, str, str, int, int] | None,
+        limit: int,
+    ) -> list[StoredEvent]: ...
+    def export_actors(
+        self, org_id: str, filters: EventFilter, max_seq: int, after: str | None, limit: int
+    ) -> list[ActorView]: ...

@@ -27,6 +27,7 @@ from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, Rec
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
 from headwater.store.claimants import PostgresClaimants, postgres_owner_alive
+from headwater.store.export import ExportReads
 from headwater.store.history import HistoryReads
 from headwater.store.shared import (
     RECORD_KEYS_AFTER,
@@ -83,7 +84,7 @@ VERSIONS_BY_IDENTITY = (
 )
 
 
-class PostgresStore(PostgresClaimants, SqlReads, HistoryReads):
+class PostgresStore(PostgresClaimants, SqlReads, HistoryReads, ExportReads):
     backend = "postgresql"
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 10) -> None:

@@ -35,6 +35,7 @@ from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, Rec
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
 from headwater.store.claimants import SqliteClaimants, sqlite_owner_alive
+from headwater.store.export import ExportReads
 from headwater.store.history import HistoryReads
 from headwater.store.shared import (
     RECORD_KEYS_AFTER,
@@ -80,8 +81,10 @@ def _translated() -> Iterator[None]:
         raise errors.Unavailable(f"SQLite: {exc}") from exc
 
 
-class SqliteStore(SqliteClaimants, SqlReads, HistoryReads):
+class SqliteStore(SqliteClaimants, SqlReads, HistoryReads, ExportReads):
     backend = "sqlite"
+    events_by_entity = "events e INDEXED BY events_by_entity"  # store/export.py says why
+    entity_type_term = "+e.entity_type"
 
     def __init__(self, database_url: str) -> None:
         SqliteClaimants.__init__(self)
