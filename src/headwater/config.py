@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 DEFAULT_DATABASE_URL = "sqlite:///headwater.db"
 MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_DISCOVER_INTERVAL = 600.0
 
 #: environment variable -> Settings field, documented in docs/configuration.md
 ENVIRONMENT = {
@@ -21,6 +22,7 @@ ENVIRONMENT = {
     "HEADWATER_LOG_LEVEL": "log_level",
     "HEADWATER_RATE_LIMIT": "rate_limit",
     "HEADWATER_RATE_BURST": "rate_burst",
+    "HEADWATER_DISCOVER_INTERVAL": "discover_interval",
 }
 
 
@@ -36,6 +38,8 @@ class Settings:
     #: requests per second per API key (0 turns limiting off), and the burst allowed
     rate_limit: float = 1000.0
     rate_burst: float = 2000.0
+    #: seconds between an organisation's scheduled discovery runs (spec §10.1); 0 = off
+    discover_interval: float = DEFAULT_DISCOVER_INTERVAL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -49,7 +53,7 @@ class Settings:
         settings = cls()
         if "port" in values:
             values["port"] = int(str(values["port"]))
-        for name in ("rate_limit", "rate_burst"):
+        for name in ("rate_limit", "rate_burst", "discover_interval"):
             if name in values:
                 values[name] = float(str(values[name]))
         if "embedded_worker" in values and isinstance(values["embedded_worker"], str):

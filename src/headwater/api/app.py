@@ -12,7 +12,17 @@ from starlette.types import ASGIApp
 from headwater.api import errors
 from headwater.api.access import AccessMiddleware
 from headwater.api.middleware import RequestIdMiddleware, UrlGuardMiddleware
-from headwater.api.routes import actors, docs, events, health, ingest, keys, records, sources
+from headwater.api.routes import (
+    actors,
+    docs,
+    events,
+    health,
+    ingest,
+    keys,
+    knowledge,
+    records,
+    sources,
+)
 from headwater.config import Settings
 from headwater.observability import Metrics
 from headwater.store import Store, migrate, open_store
@@ -37,7 +47,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         stop = threading.Event()
         thread = None
         if settings.embedded_worker:
-            app.state.worker = Worker(app.state.store, metrics=metrics)
+            app.state.worker = Worker(
+                app.state.store,
+                metrics=metrics,
+                discover_interval=settings.discover_interval,
+            )
             thread = threading.Thread(target=app.state.worker.run, args=(stop,), name="normalizer")
             thread.start()
         try:
@@ -59,6 +73,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             *events.routes,
             *records.routes,
             *actors.routes,
+            *knowledge.routes,
             *health.metrics_routes,
             *docs.routes,
         ],

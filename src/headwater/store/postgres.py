@@ -26,6 +26,7 @@ from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
+from headwater.store.knowledge import KnowledgeReads, KnowledgeWriteTx
 from headwater.store.sql import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -34,6 +35,9 @@ from headwater.store.sql import (
     key_pair,
 )
 from headwater.store.urls import libpq_url
+
+#: the advisory lock id under which workers start scheduled discovery runs
+DISCOVERY_SCHEDULE_LOCK = 0x6865_6164_6469_7363  # "headdisc"
 
 
 class _UuidAsText(Loader):
@@ -82,7 +86,7 @@ VERSIONS_BY_IDENTITY = (
 )
 
 
-class PostgresStore(SqlReads):
+class PostgresStore(KnowledgeReads, SqlReads):
     backend = "postgresql"
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 10) -> None:
@@ -163,9 +167,12 @@ class PostgresStore(SqlReads):
         self.pool.close()
 
 
-class PostgresWriteTx(SqlWriteTx):
+class PostgresWriteTx(KnowledgeWriteTx, SqlWriteTx):
     share_lock = " FOR SHARE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def lock_discovery_schedule(self) -> None:
+        self._execute("SELECT pg_advisory_xact_lock(%s)", (DISCOVERY_SCHEDULE_LOCK,))
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection
