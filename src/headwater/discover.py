@@ -79,25 +79,34 @@ class Collector:
         found = self.scopes.get((scope, entity_type))
         if found is None:
             found = self.scopes[(scope, entity_type)] = _Scope()
-        for name in named:
-            if name not in found.named:
-                found.named.append(name)
+        if named:
+            for name in named:
+                if name not in found.named:
+                    found.named.append(name)
         return found
 
     def add(self, source_id: str, events: Sequence[StepEvent], rules: _SourceRules) -> None:
         """One entity's events (all of one entity, any order)."""
         self.events_read += len(events)
-        present = {f for e in events for f in e.values}
-        fields = [f for f in rules.candidates if f in present]
         entity_type = events[0].entity_type
-        for scope_key in (ALL_SOURCES, source_id):
-            scope = self.scope(scope_key, entity_type, rules.named)
-            if fields and not scope.fields_seen:
-                scope.fields_seen = True
-                scope.builders.pop(None, None)  # actions are steps only without a field
-            for name in fields if scope.fields_seen else [None]:
-                case = case_of(events, name)
-                self._builder(scope, name).add(case)
+        scopes = (
+            self.scope(ALL_SOURCES, entity_type, rules.named),
+            self.scope(source_id, entity_type, rules.named),
+        )
+        present = {f for e in events for f in e.values}
+        fields: list[str | None] = [f for f in rules.candidates if f in present]
+        if fields:
+            for scope in scopes:
+                if not scope.fields_seen:
+                    scope.fields_seen = True
+                    scope.builders.pop(None, None)  # actions are steps only without a field
+        else:
+            fields = [None] if not (scopes[0].fields_seen and scopes[1].fields_seen) else []
+        for name in fields:
+            case = case_of(events, name)  # built once, folded into both scopes
+            for scope in scopes:
+                if (name is None) != scope.fields_seen:
+                    self._builder(scope, name).add(case)
 
     def _builder(self, scope: _Scope, name: str | None) -> ProcessBuilder:
         builder = scope.builders.get(name)
