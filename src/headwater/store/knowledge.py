@@ -66,6 +66,17 @@ class CaseEventRow(msgspec.Struct, frozen=True, gc=False, array_like=True):
     changes: bytes
 
 
+#: the key before every event's (no entity type is "")
+CASE_START = ("", "", -(2**62), -1)
+
+
+def case_event(r: Sequence[Any]) -> CaseEventRow:
+    return CaseEventRow(
+        str(r[0]), r[1], r[2], r[3], r[4], r[5],
+        str(r[6]) if r[6] is not None else None, str(r[7]), bytes(r[8]),
+    )  # fmt: skip
+
+
 def library(row: Sequence[Any]) -> Library:
     return Library(
         id=str(row[0]),
@@ -173,14 +184,11 @@ class KnowledgeReads:
     ) -> list[CaseEventRow]:
         """A source's non-deleted events in (entity type, entity id, timestamp, seq) order,
         `limit` at a time after the key `after` (keyset pagination)."""
-        start = after if after is not None else ("", "", -(2**62), -1)  # no entity type is ""
+        start = after if after is not None else CASE_START
         return [
-            CaseEventRow(
-                str(r[0]), r[1], r[2], r[3], r[4], r[5],
-                str(r[6]) if r[6] is not None else None, str(r[7]), bytes(r[8]),
-            )
+            case_event(r)
             for r in self._query(CASE_EVENTS_AFTER, (source_id, *start, org_id, False, limit))
-        ]  # fmt: skip
+        ]
 
 
 class KnowledgeWriteTx:

@@ -26,7 +26,14 @@ from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
-from headwater.store.knowledge import KnowledgeReads, KnowledgeWriteTx
+from headwater.store.knowledge import (
+    CASE_EVENTS_AFTER,
+    CASE_START,
+    CaseEventRow,
+    KnowledgeReads,
+    KnowledgeWriteTx,
+    case_event,
+)
 from headwater.store.sql import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -162,6 +169,24 @@ class PostgresStore(KnowledgeReads, SqlReads):
                 RECORD_KEYS_AFTER, (source_id, org_id, *start, limit)
             ).fetchall()
         return [RecordKey(entity_type, record_id) for entity_type, record_id in found]
+
+    def case_events(
+        self,
+        org_id: str,
+        source_id: str,
+        after: tuple[str, str, int, int] | None,
+        limit: int,
+    ) -> list[CaseEventRow]:
+        """As `KnowledgeReads.case_events`, walking events_by_entity in order (the same
+        planner trap as `source_record_keys`: tests/store/test_postgres_discovery_plans.py)."""
+        start = after if after is not None else CASE_START
+        with _translated(), self.pool.connection() as connection, connection.transaction():
+            for setting in self.KEY_WALK_SETTINGS:
+                connection.execute(setting)
+            found = connection.execute(
+                CASE_EVENTS_AFTER, (source_id, *start, org_id, False, limit)
+            ).fetchall()
+        return [case_event(r) for r in found]
 
     def close(self) -> None:
         self.pool.close()
