@@ -12,7 +12,8 @@ would have written, so there is no point timing normalization here): per deal a
 `deal_owner_assigned`, one to three `deal_stage_changed` events along a sales pipeline,
 and zero to two `deal_updated` (five events per entity on average). Then a child process
 (`--run`) claims and runs one discovery run exactly as a worker does; its wall time,
-CPU and peak RSS (`VmHWM`) are the run's alone.
+CPU (and on PostgreSQL the CPU of the server backends serving the database) and peak
+RSS (`VmHWM`) are the run's alone.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import time
 from pathlib import Path
 
 from bench import server
+from bench.normalize_profile import _backend_ticks
 from headwater.core.knowledge import DiscoverParameters, new_library
 from headwater.core.models import EventRow, Outcome, PlannedVersion, RecordKey, ValidRecord
 from headwater.ids import new_id, now_micros
@@ -117,6 +119,7 @@ def run_child(url: str, org_id: str, profile: Path | None) -> None:
         tx.insert_library(library)
     before = server.proc_status(os.getpid()).get("VmHWM", 0) / 2**20
     profiler = cProfile.Profile() if profile else None
+    ticks = _backend_ticks(url)
     cpu, wall = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
@@ -124,6 +127,12 @@ def run_child(url: str, org_id: str, profile: Path | None) -> None:
     if profiler:
         profiler.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    after = _backend_ticks(url)
+    database_cpu = (
+        round((after - ticks) / os.sysconf("SC_CLK_TCK"), 2)
+        if ticks is not None and after is not None
+        else None
+    )
     done = store.get_library(org_id, library.id)
     assert done is not None
     assert done.status.value == "done", done
@@ -132,7 +141,8 @@ def run_child(url: str, org_id: str, profile: Path | None) -> None:
     print(
         json.dumps(
             {"events": done.events_read, "processes": done.processes, "wallSeconds": round(wall, 2),
-             "cpuSeconds": round(cpu, 2), "rssBeforeMiB": round(before, 1),
+             "cpuSeconds": round(cpu, 2), "databaseCpuSeconds": database_cpu,
+             "loadAverage": server.loadavg(), "rssBeforeMiB": round(before, 1),
              "peakRssMiB": round(peak, 1)}
         )
     )  # fmt: skip
