@@ -15,6 +15,7 @@ A consumer of cases (e.g. rules, spec §10.2) joins the run by folding the same 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,13 +59,19 @@ class _Scope:
     fields_seen: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _SourceRules:
     """What a source's mapping says about one entity type, for discovery."""
 
     candidates: tuple[str, ...]  #: status fields to look for, the mapping's first
     named: tuple[str, ...]
     created_action: str
+
+    @functools.cached_property
+    def needles(self) -> tuple[bytes, ...]:
+        """How a change of each candidate field appears in an event's stored `changes`
+        (msgspec's encoding of `core.events.Change`): changes without one are not decoded."""
+        return tuple(b'"field":' + _encode(name) for name in self.candidates)
 
 
 class Collector:
@@ -170,6 +177,9 @@ def run_discovery(
                 collector.add(source.id, step_events(entity, r, source.id, payloads), r)
     rows = collector.rows(claimed.id)
     with store.write() as tx:
+        # Two runs of one organisation finishing at once must switch the active library one
+        # after the other (libraries_active allows one): the feed lock orders them.
+        tx.lock_feed(org_id)
         tx.insert_processes(org_id, rows)
         counts = (sum(1 for r in rows if r.scope == ALL_SOURCES), 0, collector.events_read)
         if not tx.complete_library(claimed.id, org_id, worker_id, counts, feed_seq, now_micros()):
@@ -220,6 +230,7 @@ def _rules_of(source: Source) -> dict[str, _SourceRules]:
     return rules
 
 
+@functools.lru_cache(maxsize=1024)
 def _default_rules(entity_type: str) -> _SourceRules:
     return _SourceRules(STEP_FIELDS, (), f"{entity_type}_created")
 
@@ -266,8 +277,9 @@ def step_events(
     events = []
     for row in rows:
         values: dict[str, str] = {}
-        if row.changes != b"[]":
-            for change in _changes(row.changes):
+        changes = row.changes
+        if changes != b"[]" and any(needle in changes for needle in rules.needles):
+            for change in _changes(changes):
                 name = change.get("field")
                 if name in wanted:
                     value = step_value(change.get("to"))
