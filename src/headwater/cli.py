@@ -100,6 +100,14 @@ def main() -> None:
     help="Requests per second per API key; 0 turns the limit off.",
 )
 @click.option(
+    "--discover-interval",
+    envvar="HEADWATER_DISCOVER_INTERVAL",
+    default=DEFAULTS.discover_interval,
+    show_default=True,
+    show_envvar=True,
+    help="Seconds between an organisation's scheduled discovery runs; 0 turns them off.",
+)
+@click.option(
     "--rate-burst",
     envvar="HEADWATER_RATE_BURST",
     default=DEFAULTS.rate_burst,
@@ -114,6 +122,7 @@ def serve(
     log_level: str,
     embedded_worker: bool,
     rate_limit: float,
+    discover_interval: float,
     rate_burst: float,
 ) -> None:
     """Run the HTTP API (migrating the database first), with the normalizer in-process.
@@ -136,6 +145,7 @@ def serve(
         embedded_worker=embedded_worker,
         rate_limit=rate_limit,
         rate_burst=rate_burst,
+        discover_interval=discover_interval,
     )
     announce(database_url)
     configure_logging(log_level)
@@ -174,7 +184,15 @@ def serve(
     type=float,
     help="Seconds a claimed batch stays this worker's.",
 )
-def worker(database_url: str, poll_interval: float, lease: float) -> None:
+@click.option(
+    "--discover-interval",
+    envvar="HEADWATER_DISCOVER_INTERVAL",
+    default=DEFAULTS.discover_interval,
+    show_default=True,
+    show_envvar=True,
+    help="Seconds between an organisation's scheduled discovery runs; 0 turns them off.",
+)
+def worker(database_url: str, poll_interval: float, lease: float, discover_interval: float) -> None:
     """Run a standalone normalizer (any number may share one database).
 
     SIGTERM or Ctrl-C finishes the batch in progress, then exits.
@@ -195,7 +213,12 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
     migrations.upgrade(database_url)
     store = open_store(database_url)
     stop = threading.Event()
-    normalizer = Worker(store, poll_interval=poll_interval, lease_seconds=lease)
+    normalizer = Worker(
+        store,
+        poll_interval=poll_interval,
+        lease_seconds=lease,
+        discover_interval=discover_interval,
+    )
 
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
@@ -208,6 +231,85 @@ def worker(database_url: str, poll_interval: float, lease: float) -> None:
         normalizer.run(stop)
     finally:
         store.close()
+
+
+@main.command()
+@database_option
+@click.option(
+    "--org", "org_name", default=None, help="Organisation name; default: every organisation."
+)
+@click.option(
+    "--min-support",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="Cases a rule needs.",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=0.8,
+    show_default=True,
+    help="Fraction a rule needs, where it is one.",
+)
+@click.option(
+    "--top-variants",
+    type=click.IntRange(1, 100),
+    default=20,
+    show_default=True,
+    help="Variants listed per process.",
+)
+def discover(
+    database_url: str,
+    org_name: str | None,
+    min_support: int,
+    min_confidence: float,
+    top_variants: int,
+) -> None:
+    """Run discovery now: compute every process and write a new active library.
+
+    The run is queued and then run in this process, exactly as a worker runs it.
+    Example: headwater discover --org acme
+    """
+    with _server_part("discover"):
+        from headwater.core.knowledge import DiscoverParameters, new_library
+        from headwater.database_notice import announce
+        from headwater.ids import new_id, now_micros
+        from headwater.observability import configure_logging
+        from headwater.store import migrate as migrations
+        from headwater.store import open_store
+        from headwater.worker import Worker
+
+    announce(database_url)
+    configure_logging("warning")
+    migrations.upgrade(database_url)
+    store = open_store(database_url)
+    parameters = DiscoverParameters(
+        minSupport=min_support, minConfidence=min_confidence, topVariants=top_variants
+    )
+    try:
+        organisations = store.find_organisations(org_name)
+        if org_name is not None and not organisations:
+            raise click.BadParameter(f"no organisation named {org_name!r}", param_hint="--org")
+        runner = Worker(store, worker_id=f"cli-{new_id()[-12:]}")
+        failed = False
+        for organisation in organisations:
+            run = new_library(new_id(), organisation.id, parameters, "request", now_micros())
+            with store.write() as tx:
+                tx.insert_library(run)
+            runner.run_discovery_once(run.id)
+            done = store.get_library(organisation.id, run.id)
+            assert done is not None
+            failed |= done.status.value != "done"
+            click.echo(
+                f"{organisation.name}: library {done.id} {done.status.value}, "
+                f"{done.processes or 0} processes from {done.events_read or 0} events"
+                + (f" ({done.error_code}: {done.error_message})" if done.error_code else "")
+            )
+    finally:
+        store.close()
+    if failed:
+        sys.exit(1)
 
 
 @main.command()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 DEFAULT_DATABASE_URL = "sqlite:///headwater.db"
 MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_DISCOVER_INTERVAL = 600.0
 
 #: environment variable -> Settings field, documented in docs/configuration.md
 ENVIRONMENT = {
@@ -23,6 +24,7 @@ ENVIRONMENT = {
     "HEADWATER_RATE_BURST": "rate_burst",
     "HEADWATER_POLL_INTERVAL": "poll_interval",
     "HEADWATER_LEASE": "lease_seconds",
+    "HEADWATER_DISCOVER_INTERVAL": "discover_interval",
 }
 
 
@@ -42,6 +44,8 @@ class Settings:
     #: stays its own before another worker may take it
     poll_interval: float = 0.2
     lease_seconds: float = 60.0
+    #: seconds between an organisation's scheduled discovery runs (spec §10.1); 0 = off
+    discover_interval: float = DEFAULT_DISCOVER_INTERVAL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -55,7 +59,13 @@ class Settings:
         settings = cls()
         if "port" in values:
             values["port"] = int(str(values["port"]))
-        for name in ("rate_limit", "rate_burst", "poll_interval", "lease_seconds"):
+        for name in (
+            "rate_limit",
+            "rate_burst",
+            "poll_interval",
+            "lease_seconds",
+            "discover_interval",
+        ):
             if name in values:
                 values[name] = float(str(values[name]))
         if "embedded_worker" in values and isinstance(values["embedded_worker"], str):

@@ -19,6 +19,8 @@ def test_every_endpoint_answers_404_for_another_organisations_ids(
         "/v1/ingest", json={"sourceId": source, "records": SEED_PAYLOADS}, headers=bearer(a)
     ).json()["data"]["batchId"]
     normalize_all()
+    library = client.post("/v1/knowledge/discover", headers=bearer(a)).json()["data"]["libraryId"]
+    normalize_all()
     event = client.get("/v1/events", headers=bearer(a)).json()["data"][0]
     version = event["recordVersionId"]
     actor = event["actor"]["id"]
@@ -40,6 +42,9 @@ def test_every_endpoint_answers_404_for_another_organisations_ids(
         ("GET", f"/v1/entities/{source}/deal/{record}/timeline", None),
         ("GET", f"/v1/actors/{actor}", None),
         ("DELETE", f"/v1/keys/{key}", None),
+        ("GET", f"/v1/knowledge/libraries/{library}", None),
+        ("GET", f"/v1/processes?libraryId={library}", None),
+        ("GET", f"/v1/processes/deal-lifecycle?libraryId={library}", None),
     ]  # fmt: skip
     for method, path, body in not_found:
         response = client.request(method, path, headers=json_headers, content=body)
@@ -51,7 +56,8 @@ def test_every_endpoint_answers_404_for_another_organisations_ids(
             .replace(event["id"], "00000000-0000-7000-8000-000000000000")
             .replace(version, "00000000-0000-7000-8000-000000000000")
             .replace(actor, "00000000-0000-7000-8000-000000000000")
-            .replace(key, "00000000-0000-7000-8000-000000000000"),
+            .replace(key, "00000000-0000-7000-8000-000000000000")
+            .replace(library, "00000000-0000-7000-8000-000000000000"),
             headers=json_headers, content=body,
         ).json()["error"]["message"]  # fmt: skip
 
@@ -64,6 +70,9 @@ def test_every_endpoint_answers_404_for_another_organisations_ids(
         f"/v1/events?sourceId={source}",
         "/v1/events?after=",
         "/v1/actors",
+        "/v1/knowledge/libraries",
+        "/v1/processes",
+        f"/v1/processes?sourceId={source}",
     ):
         response = client.get(path, headers=bearer(b))
         assert response.status_code == 200, path

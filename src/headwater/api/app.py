@@ -12,7 +12,17 @@ from starlette.types import ASGIApp
 from headwater.api import errors
 from headwater.api.access import AccessMiddleware
 from headwater.api.middleware import RequestIdMiddleware, UrlGuardMiddleware
-from headwater.api.routes import actors, docs, events, health, ingest, keys, records, sources
+from headwater.api.routes import (
+    actors,
+    docs,
+    events,
+    health,
+    ingest,
+    keys,
+    knowledge,
+    records,
+    sources,
+)
 from headwater.api.routes import export as export_routes
 from headwater.config import Settings
 from headwater.observability import Metrics
@@ -43,6 +53,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 metrics=metrics,
                 poll_interval=settings.poll_interval,
                 lease_seconds=settings.lease_seconds,
+                discover_interval=settings.discover_interval,
             )
             thread = threading.Thread(target=app.state.worker.run, args=(stop,), name="normalizer")
             thread.start()
@@ -66,6 +77,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             *records.routes,
             *actors.routes,
             *export_routes.routes,
+            *knowledge.routes,
             *health.metrics_routes,
             *docs.routes,
         ],

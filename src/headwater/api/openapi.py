@@ -14,6 +14,7 @@ import msgspec
 
 from headwater.api import schemas as s
 from headwater.api.routes.keys import CreateKey
+from headwater.core.knowledge import DiscoverParameters
 from headwater.core.mapping import MappingSpec
 from headwater.core.sources import CreateSource, PatchSource
 
@@ -104,6 +105,11 @@ EXPORT_FILTERS = (
 )
 EXPORT_BODY = "{log} (docs/EXPORTS.md), streamed; header `X-Export-Events` holds its event count."
 
+PROCESS_FILTERS = (
+    ("sourceId", UUID),
+    ("libraryId", {**UUID, "description": "Default: the active library."}),
+)
+
 ENDPOINTS = [
     Endpoint("POST", "/v1/sources", "Create a custom source", "ingest", 201, s.SourceOut,
              body=CreateSource, errors=(400, 413, 415, 422, 409), idempotent=True, tags=("sources",)),
@@ -163,12 +169,26 @@ ENDPOINTS = [
              200, None, errors=(400, 404), query=EXPORT_FILTERS, tags=("export",),
              media="application/xml",
              body_description=EXPORT_BODY.format(log="An XES log, one trace per entity")),
+    Endpoint("POST", "/v1/knowledge/discover", "Start a discovery run (a new library version)",
+             "ingest", 202, s.DiscoverAck, body=DiscoverParameters,
+             errors=(400, 409, 413, 415, 422), idempotent=True, tags=("knowledge",)),
+    Endpoint("GET", "/v1/knowledge/libraries", "Libraries (discovery runs), newest first", "read",
+             200, list[s.LibraryOut], errors=(400,), query=PAGE, paginated=True,
+             tags=("knowledge",)),
+    Endpoint("GET", "/v1/knowledge/libraries/{libraryId}", "One library (discovery run)", "read",
+             200, s.LibraryOut, errors=(404,), tags=("knowledge",)),
+    Endpoint("GET", "/v1/processes", "Processes of the active library", "read", 200,
+             list[s.ProcessSummary], errors=(400, 404), query=PROCESS_FILTERS + PAGE,
+             paginated=True, tags=("processes",)),
+    Endpoint("GET", "/v1/processes/{processId}", "One process: steps, transitions, variants",
+             "read", 200, s.ProcessOut, errors=(400, 404), query=PROCESS_FILTERS,
+             tags=("processes",)),
     Endpoint("GET", "/healthz", "Liveness", None, 200, s.Health, tags=("operations",)),
     Endpoint("GET", "/readyz", "Readiness: storage reachable, schema current", None, 200, s.Health,
              tags=("operations",)),
 ]  # fmt: skip
 
-UUID_PARAMS = {"sourceId", "batchId", "eventId", "versionId", "actorId", "keyId"}
+UUID_PARAMS = {"sourceId", "batchId", "eventId", "versionId", "actorId", "keyId", "libraryId"}
 
 
 def _types() -> list[Any]:

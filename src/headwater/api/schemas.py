@@ -218,3 +218,82 @@ class RecordOut(Wire):
 class Health(Wire):
     status: str
     schema: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class DiscoverAck(Wire):
+    """The 202 of POST /v1/knowledge/discover (spec §10.1)."""
+
+    library_id: str
+    status: Literal["queued", "processing", "done", "error"]
+    created_at: str
+
+
+class LibraryParameters(Wire):
+    min_support: int
+    min_confidence: float
+    top_variants: int
+
+
+class LibraryOut(Wire):
+    """A discovery run and the library version it writes (spec §10.1)."""
+
+    id: str
+    status: Literal["queued", "processing", "done", "error"]
+    active: bool
+    processes: int | None
+    rules: int | None
+    events_read: int | None
+    started_at: str | None
+    completed_at: str | None
+    parameters: LibraryParameters
+    created_at: str
+    origin: Literal["request", "schedule"]
+    attempts: int
+    error: ErrorInfo | None
+
+
+class ProcessSummary(Wire):
+    """One entity type's process (spec §9.2); `sourceId` is set when narrowed to one source."""
+
+    id: str
+    name: str
+    entity_type: str
+    step_field: str | None
+    cases: int
+    events: int
+    library_id: str
+    updated_at: str
+    source_id: str | None
+
+
+class StepOut(Wire):
+    name: str
+    cases: int
+    median_seconds_in_step: float | None
+
+
+class StepCountOut(Wire):
+    step: str
+    cases: int
+
+
+class TransitionOut(Wire):
+    source: str = msgspec.field(name="from")
+    target: str = msgspec.field(name="to")
+    cases: int
+    count: int
+    median_seconds: float
+    p90_seconds: float = msgspec.field(name="p90Seconds")
+
+
+class VariantOut(Wire):
+    steps: list[str]
+    cases: int
+
+
+class ProcessOut(ProcessSummary):
+    steps: list[StepOut]
+    starts: list[StepCountOut]
+    ends: list[StepCountOut]
+    transitions: list[TransitionOut]
+    variants: list[VariantOut]

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from headwater.api import schemas as s
+from headwater.core.knowledge import Library, ProcessRow, process_name
 from headwater.core.models import (
     ActorView,
     ApiKey,
@@ -21,9 +22,11 @@ from headwater.core.models import (
     SourceCounts,
     StoredEvent,
 )
+from headwater.core.process import Process
 from headwater.core.timestamps import format_micros
 
 _changes = msgspec.json.Decoder(list[s.Change]).decode
+_process_detail = msgspec.json.Decoder(Process).decode
 
 
 def _time(micros: int | None) -> str | None:
@@ -214,3 +217,62 @@ def head(h: HeadRow) -> s.HeadOut:
         source_updated_at=format_micros(h.source_updated_at),
         deleted=h.deleted,
     )
+
+
+def library(x: Library) -> s.LibraryOut:
+    p = x.parameters
+    return s.LibraryOut(
+        id=x.id,
+        status=x.status.value,
+        active=x.active,
+        processes=x.processes,
+        rules=x.rules,
+        events_read=x.events_read,
+        started_at=_time(x.started_at),
+        completed_at=_time(x.completed_at),
+        parameters=s.LibraryParameters(
+            min_support=p.minSupport, min_confidence=p.minConfidence, top_variants=p.topVariants
+        ),
+        created_at=format_micros(x.created_at),
+        origin=x.origin,  # type: ignore[arg-type]
+        attempts=x.attempts,
+        error=s.ErrorInfo(code=x.error_code, message=x.error_message)
+        if x.status is BatchStatus.ERROR or x.error_code is not None
+        else None,
+    )
+
+
+def _process_fields(p: ProcessRow) -> dict[str, Any]:
+    return {
+        "id": p.process_id,
+        "name": process_name(p.entity_type),
+        "entity_type": p.entity_type,
+        "step_field": p.step_field,
+        "cases": p.cases,
+        "events": p.events,
+        "library_id": p.library_id,
+        "updated_at": format_micros(p.updated_at),
+        "source_id": p.scope or None,
+    }
+
+
+def process_summary(p: ProcessRow) -> s.ProcessSummary:
+    return s.ProcessSummary(**_process_fields(p))
+
+
+def process(p: ProcessRow) -> s.ProcessOut:
+    detail = _process_detail(p.detail)
+    return s.ProcessOut(
+        **_process_fields(p),
+        steps=[s.StepOut(name=x.name, cases=x.cases, median_seconds_in_step=x.median_seconds_in_step) for x in detail.steps],
+        starts=[s.StepCountOut(step=x.step, cases=x.cases) for x in detail.starts],
+        ends=[s.StepCountOut(step=x.step, cases=x.cases) for x in detail.ends],
+        transitions=[
+            s.TransitionOut(
+                source=t.from_step, target=t.to_step, cases=t.cases, count=t.count,
+                median_seconds=t.median_seconds, p90_seconds=t.p90_seconds,
+            )
+            for t in detail.transitions
+        ],
+        variants=[s.VariantOut(steps=list(v.steps), cases=v.cases) for v in detail.variants],
+    )  # fmt: skip

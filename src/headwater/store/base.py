@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from headwater.core.actors import Actor, Changes
 from headwater.core.idempotency import StoredKey
+from headwater.core.knowledge import ClaimedLibrary, Library, ProcessRow
 from headwater.core.models import (
     ActorView,
     ApiKey,
@@ -35,6 +36,9 @@ from headwater.core.models import (
     StoredEvent,
 )
 from headwater.core.outcome import VersionIdentity
+
+if TYPE_CHECKING:
+    from headwater.store.knowledge import CaseEventRow
 
 T = TypeVar("T")
 
@@ -111,6 +115,31 @@ class WriteTx(Protocol):
     def event_ids_between(self, source_id: str, first: RecordKey, last: RecordKey) -> set[str]: ...
     def delete_events(self, event_ids: Sequence[str]) -> None: ...
     def touch_api_key(self, key_id: str, now: int) -> None: ...
+
+    # discovery runs and libraries (store/knowledge.py)
+    def lock_discovery_schedule(self) -> None: ...
+    def insert_library(self, lib: Library) -> None: ...
+    def due_for_discovery(self, started_before: int, limit: int) -> list[str]: ...
+    def claim_library(
+        self, worker_id: str, now: int, lease_until: int, library_id: str | None = None
+    ) -> ClaimedLibrary | None: ...
+    def extend_library_lease(self, library_id: str, worker_id: str, until: int) -> bool: ...
+    def insert_processes(self, org_id: str, processes: Sequence[ProcessRow]) -> None: ...
+    def complete_library(
+        self,
+        library_id: str,
+        org_id: str,
+        worker_id: str,
+        counts: tuple[int, int, int],
+        feed_seq: int,
+        now: int,
+    ) -> bool: ...
+    def retry_library(
+        self, library_id: str, worker_id: str, run_after: int, code: str, message: str
+    ) -> None: ...
+    def fail_library(
+        self, library_id: str, worker_id: str, code: str, message: str, now: int
+    ) -> None: ...
 
     # idempotency keys
     def get_idempotency(self, org_id: str, endpoint: str, key: str) -> StoredKey | None: ...
@@ -224,3 +253,19 @@ class Store(Protocol):
     def export_actors(
         self, org_id: str, filters: EventFilter, max_seq: int, after: str | None, limit: int
     ) -> list[ActorView]: ...
+
+    # discovery runs, libraries and processes (store/knowledge.py)
+    def get_library(self, org_id: str, library_id: str) -> Library | None: ...
+    def list_libraries(self, org_id: str, limit: int, offset: int) -> Page[Library]: ...
+    def active_library_id(self, org_id: str) -> str | None: ...
+    def list_processes(
+        self, org_id: str, library_id: str, scope: str, limit: int, offset: int
+    ) -> Page[ProcessRow]: ...
+    def get_process(
+        self, org_id: str, library_id: str, scope: str, process_id: str
+    ) -> ProcessRow | None: ...
+    def find_organisations(self, name: str | None = None) -> list[Organisation]: ...
+    def feed_position(self, org_id: str) -> int: ...
+    def case_events(
+        self, org_id: str, source_id: str, after: tuple[str, str, int, int] | None, limit: int
+    ) -> list[CaseEventRow]: ...

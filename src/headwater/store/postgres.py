@@ -29,6 +29,14 @@ from headwater.store import rows
 from headwater.store.claimants import PostgresClaimants, postgres_owner_alive
 from headwater.store.export import ExportReads
 from headwater.store.history import HistoryReads
+from headwater.store.knowledge import (
+    CASE_EVENTS_AFTER,
+    CASE_START,
+    CaseEventRow,
+    KnowledgeReads,
+    KnowledgeWriteTx,
+    case_event,
+)
 from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -36,6 +44,9 @@ from headwater.store.shared import (
     key_pair,
 )
 from headwater.store.urls import libpq_url
+
+#: the advisory lock id under which workers start scheduled discovery runs
+DISCOVERY_SCHEDULE_LOCK = 0x6865_6164_6469_7363  # "headdisc"
 
 
 class _UuidAsText(Loader):
@@ -84,7 +95,7 @@ VERSIONS_BY_IDENTITY = (
 )
 
 
-class PostgresStore(PostgresClaimants, SqlReads, HistoryReads, ExportReads):
+class PostgresStore(PostgresClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads):
     backend = "postgresql"
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 10) -> None:
@@ -162,14 +173,35 @@ class PostgresStore(PostgresClaimants, SqlReads, HistoryReads, ExportReads):
             ).fetchall()
         return [RecordKey(entity_type, record_id) for entity_type, record_id in found]
 
+    def case_events(
+        self,
+        org_id: str,
+        source_id: str,
+        after: tuple[str, str, int, int] | None,
+        limit: int,
+    ) -> list[CaseEventRow]:
+        """As `KnowledgeReads.case_events`, walking events_by_entity in order (the same
+        planner trap as `source_record_keys`: tests/store/test_postgres_discovery_plans.py)."""
+        start = after if after is not None else CASE_START
+        with _translated(), self.pool.connection() as connection, connection.transaction():
+            for setting in self.KEY_WALK_SETTINGS:
+                connection.execute(setting)
+            found = connection.execute(
+                CASE_EVENTS_AFTER, (source_id, *start, org_id, False, limit)
+            ).fetchall()
+        return [case_event(r) for r in found]
+
     def close(self) -> None:
         self.close_claimants()
         self.pool.close()
 
 
-class PostgresWriteTx(SqlWriteTx):
+class PostgresWriteTx(KnowledgeWriteTx, SqlWriteTx):
     share_lock = " FOR SHARE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def lock_discovery_schedule(self) -> None:
+        self._execute("SELECT pg_advisory_xact_lock(%s)", (DISCOVERY_SCHEDULE_LOCK,))
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection

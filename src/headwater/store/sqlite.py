@@ -37,6 +37,7 @@ from headwater.store import rows
 from headwater.store.claimants import SqliteClaimants, sqlite_owner_alive
 from headwater.store.export import ExportReads
 from headwater.store.history import HistoryReads
+from headwater.store.knowledge import KnowledgeReads, KnowledgeWriteTx
 from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -81,7 +82,7 @@ def _translated() -> Iterator[None]:
         raise errors.Unavailable(f"SQLite: {exc}") from exc
 
 
-class SqliteStore(SqliteClaimants, SqlReads, HistoryReads, ExportReads):
+class SqliteStore(SqliteClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads):
     backend = "sqlite"
     events_by_entity = "events e INDEXED BY events_by_entity"  # store/export.py says why
     entity_type_term = "+e.entity_type"
@@ -200,7 +201,7 @@ class _Checkpointer(threading.Thread):
             self.join()
 
 
-class SqliteWriteTx(SqlWriteTx):
+class SqliteWriteTx(KnowledgeWriteTx, SqlWriteTx):
     def __init__(self, connection: sqlite3.Connection, instance_id: str) -> None:
         self.connection = connection
         self.instance_id = instance_id
