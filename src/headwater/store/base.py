@@ -198,6 +198,9 @@ class Store(Protocol):
 
     def get_version(self, org_id: str, version_id: str) -> RecordVersion | None: ...
     def get_versions(self, org_id: str, version_ids: Sequence[str]) -> dict[str, RecordVersion]: ...
+    def source_versions(self, org_id: str, source_id: str) -> list[RecordVersion]:
+        """Every version of a source at once (tests and tools; the service reads ranges)."""
+
     def source_record_keys(
         self, org_id: str, source_id: str, after: RecordKey | None, limit: int
     ) -> list[RecordKey]: ...

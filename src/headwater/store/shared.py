@@ -266,6 +266,18 @@ class SqlReads:
         )
         return rows.version(row) if row else None
 
+    def source_versions(self, org_id: str, source_id: str) -> list[RecordVersion]:
+        """Every stored version of a source, in each record's chain order."""
+        return [
+            rows.version(row)
+            for row in self._query(
+                f"SELECT {rows.VERSION.sql} FROM record_versions "
+                "WHERE org_id = %s AND source_id = %s "
+                "ORDER BY entity_type, record_id, source_updated_at, id",
+                (org_id, source_id),
+            )
+        ]
+
     def versions_between(
         self, org_id: str, source_id: str, first: RecordKey, last: RecordKey
     ) -> list[RecordVersion]:
