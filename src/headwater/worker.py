@@ -83,6 +83,7 @@ class Worker:
                 tx.fail_batch(
                     claimed.id, self.id, "MAX_ATTEMPTS", "normalization never finished", now
                 )
+            self._count_failure(retried=False)
             return True
         try:
             if claimed.kind is BatchKind.RENORMALIZE:
@@ -98,11 +99,18 @@ class Worker:
                 if retry.should_retry(claimed.attempts, self.max_attempts):
                     run_after = now_micros() + retry.retry_delay(claimed.attempts)
                     tx.retry_batch(claimed.id, self.id, run_after, "NORMALIZATION_FAILED", message)
+                    retried = True
                 else:
                     tx.fail_batch(
                         claimed.id, self.id, "NORMALIZATION_FAILED", message, now_micros()
                     )
+                    retried = False
+            self._count_failure(retried)
         return True
+
+    def _count_failure(self, retried: bool) -> None:
+        if self.metrics is not None:
+            (self.metrics.retries if retried else self.metrics.failures).inc()
 
     def run_discovery_once(self, library_id: str | None = None) -> bool:
         """Run at most one due discovery run (`library_id`: that one only)."""

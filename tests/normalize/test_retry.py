@@ -12,6 +12,7 @@ import headwater.core.retry
 import headwater.normalize
 import headwater.worker
 from headwater.ids import now_micros
+from headwater.observability import Metrics
 from headwater.store import Store
 from headwater.worker import Worker
 from tests.conftest import SEED_PAYLOADS, bearer
@@ -56,7 +57,8 @@ def test_a_failing_batch_is_retried_with_backoff_then_ends_in_error(
     monkeypatch.setattr(headwater.normalize, "events_for", broken)
     monkeypatch.setattr(headwater.worker, "now_micros", clock)
     ack = ingest(client, token, source_id, SEED_PAYLOADS)
-    worker = Worker(store, worker_id="w", max_attempts=3)
+    metrics = Metrics()
+    worker = Worker(store, worker_id="w", max_attempts=3, metrics=metrics)
     org_id = org_id_of(store, token)
 
     assert worker.run_once()  # attempt 1 fails
@@ -79,6 +81,9 @@ def test_a_failing_batch_is_retried_with_backoff_then_ends_in_error(
     assert not worker.run_once()
     clock.offset += SECOND
     assert worker.run_once()  # attempt 3, the last one
+    # /metrics counts two retries and one failure
+    assert metrics.registry.get_sample_value("headwater_worker_retries_total") == 2
+    assert metrics.registry.get_sample_value("headwater_worker_failures_total") == 1
 
     failed = batch(client, token, ack["batchId"])
     assert failed["status"] == "error"
