@@ -173,7 +173,16 @@ def test_parameters_are_validated(client: TestClient, token: str) -> None:
     ):
         response = client.post("/v1/knowledge/discover", json=body, headers=bearer(token))
         assert_error(response, 400, "VALIDATION_ERROR")
-        assert response.json()["error"]["details"][0]["field"] == field, body
+        detail = response.json()["error"]["details"][0]
+        assert detail["field"] == field, body
+        assert "`" not in detail["message"] and "$" not in detail["message"], detail
+    repeated = client.post(
+        "/v1/knowledge/discover",
+        content=b'{"minSupport": 3, "minSupport": 9}',
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )
+    assert_error(repeated, 400, "VALIDATION_ERROR")
+    assert repeated.json()["error"]["details"][0]["field"] == "minSupport"
     broken = client.post(
         "/v1/knowledge/discover",
         content=b"{",

@@ -6,10 +6,8 @@ names), never computed from the event table on a read.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
-import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,28 +25,13 @@ from headwater.store.base import WriteTx
 
 #: the discover body holds a few parameters
 MAX_DISCOVER_BODY = 64 * 1024
-_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.*)`")
 
 
 def parameters_of(body: bytes) -> DiscoverParameters:
     """The POST body's parameters (an empty body means the defaults); 400 with details."""
     if not body.strip():
         return DiscoverParameters()
-    try:
-        return msgspec.json.decode(body, type=DiscoverParameters)
-    except msgspec.ValidationError as exc:
-        message, _, path = str(exc).partition(" - at `")
-        field = path.rstrip("`").removeprefix("$").lstrip(".")
-        unknown = _UNKNOWN_FIELD.fullmatch(message)
-        if unknown:
-            field = unknown.group(1)
-        raise errors.ValidationFailed(
-            "Discovery parameters are invalid.", [{"field": field or "body", "message": message}]
-        ) from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise errors.ValidationFailed(
-            "Request body is not valid JSON.", [{"field": "body", "message": str(exc)}]
-        ) from None
+    return inputs.decode(body, DiscoverParameters)
 
 
 async def discover(request: Request) -> Response:
