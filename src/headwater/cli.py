@@ -272,7 +272,7 @@ def discover(
     Example: headwater discover --org acme
     """
     with _server_part("discover"):
-        from headwater.core.knowledge import DiscoverParameters, new_library
+        from headwater.core.knowledge import DiscoverParameters, LibraryOrigin, new_library
         from headwater.database_notice import announce
         from headwater.ids import new_id, now_micros
         from headwater.observability import configure_logging
@@ -294,7 +294,9 @@ def discover(
         runner = Worker(store, worker_id=f"cli-{new_id()[-12:]}")
         failed = False
         for organisation in organisations:
-            run = new_library(new_id(), organisation.id, parameters, "request", now_micros())
+            run = new_library(
+                new_id(), organisation.id, parameters, LibraryOrigin.REQUEST, now_micros()
+            )
             with store.write() as tx:
                 tx.insert_library(run)
             runner.run_discovery_once(run.id)

@@ -73,8 +73,10 @@ def apply(
     stored = tx.find_versions(source.id, outcome.versions_to_check(request.records, heads))
     plan = outcome.plan_ingest(request.records, request.rejections, heads, stored, new_id)
 
-    tx.insert_versions(org_id, source.id, batch_id, plan.versions, now)
-    tx.upsert_heads(org_id, source.id, plan.heads)
+    if plan.versions:  # a replay stores nothing: no statement, no round trip
+        tx.insert_versions(org_id, source.id, batch_id, plan.versions, now)
+    if plan.heads:
+        tx.upsert_heads(org_id, source.id, plan.heads)
     nothing_to_do = plan.accepted == 0
     batch = Batch(
         id=batch_id,

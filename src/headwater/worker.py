@@ -21,7 +21,7 @@ import uuid
 from headwater import discover, normalize
 from headwater.config import DEFAULTS
 from headwater.core import retry
-from headwater.core.knowledge import DiscoverParameters, new_library
+from headwater.core.knowledge import DiscoverParameters, LibraryOrigin, new_library
 from headwater.core.models import BatchKind
 from headwater.ids import new_id, now_micros
 from headwater.observability import Metrics
@@ -155,7 +155,7 @@ class Worker:
             due = tx.due_for_discovery(now - self.discover_interval_micros, 100)
             for org_id in due:
                 tx.insert_library(
-                    new_library(new_id(), org_id, DiscoverParameters(), "schedule", now)
+                    new_library(new_id(), org_id, DiscoverParameters(), LibraryOrigin.SCHEDULE, now)
                 )
         if due:
             log.info("scheduled discovery runs for %d organisation(s)", len(due))

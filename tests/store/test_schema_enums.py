@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import psycopg
 
+from headwater.core.knowledge import LibraryOrigin
 from headwater.core.models import (
     STORED_OUTCOMES,
     AliasKind,
@@ -29,6 +30,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("batches", "status"): frozenset(BatchStatus),
     ("record_versions", "outcome"): frozenset(STORED_OUTCOMES),
     ("actor_aliases", "kind"): frozenset(AliasKind),
+    ("libraries", "status"): frozenset(BatchStatus),  # a run moves through a batch's states
+    ("libraries", "origin"): frozenset(LibraryOrigin),
 }
 
 _SQLITE_CHECK = re.compile(r"CHECK \((\w+) IN \(([^)]*)\)\)")
@@ -69,6 +72,7 @@ def test_the_enums_are_what_the_wire_and_the_store_write() -> None:
     assert set(BatchStatus) == {"queued", "processing", "done", "error"}
     assert set(AliasKind) == {"email", "name"}
     assert set(STORED_OUTCOMES) == {"created", "superseded", "stale"}
+    assert set(LibraryOrigin) == {"request", "schedule"}
     # stored without a CHECK (docs/decisions.md)
     assert set(BatchKind) == {"ingest", "renormalize"}
     assert set(Scope) == {"ingest", "read", "admin"}

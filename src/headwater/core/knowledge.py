@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
@@ -11,6 +12,13 @@ from headwater.core.models import BatchStatus
 
 #: the discovery algorithm and its version (named by rules' provenance, spec §10.2)
 ALGORITHM = "headwater-discovery-v1"
+
+
+class LibraryOrigin(StrEnum):
+    """Who started a discovery run (`libraries.origin`)."""
+
+    REQUEST = "request"  #: POST /v1/knowledge/discover or `headwater discover`
+    SCHEDULE = "schedule"  #: a worker's own start (spec §10.1)
 
 
 class DiscoverParameters(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -32,7 +40,7 @@ class Library:
     org_id: str
     status: BatchStatus
     active: bool
-    origin: str  #: "request" (POST or CLI) or "schedule" (a worker's own start)
+    origin: LibraryOrigin
     parameters: DiscoverParameters
     processes: int | None
     rules: int | None
@@ -80,7 +88,7 @@ def process_name(entity_type: str) -> str:
 
 
 def new_library(
-    library_id: str, org_id: str, parameters: DiscoverParameters, origin: str, now: int
+    library_id: str, org_id: str, parameters: DiscoverParameters, origin: LibraryOrigin, now: int
 ) -> Library:
     return Library(
         id=library_id,

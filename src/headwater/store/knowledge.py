@@ -13,7 +13,13 @@ from typing import Any
 
 import msgspec
 
-from headwater.core.knowledge import ClaimedLibrary, DiscoverParameters, Library, ProcessRow
+from headwater.core.knowledge import (
+    ClaimedLibrary,
+    DiscoverParameters,
+    Library,
+    LibraryOrigin,
+    ProcessRow,
+)
 from headwater.core.models import BatchStatus, Organisation
 from headwater.store.base import Page
 
@@ -83,7 +89,7 @@ def library(row: Sequence[Any]) -> Library:
         org_id=str(row[1]),
         status=BatchStatus(row[2]),
         active=bool(row[3]),
-        origin=row[4],
+        origin=LibraryOrigin(row[4]),
         parameters=_parameters(row[5]),
         processes=row[6],
         rules=row[7],

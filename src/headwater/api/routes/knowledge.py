@@ -17,7 +17,7 @@ from headwater import errors
 from headwater.api import envelope, inputs, schemas, wire
 from headwater.api.auth import Principal, authenticate
 from headwater.api.idempotency import write_endpoint
-from headwater.core.knowledge import DiscoverParameters, new_library
+from headwater.core.knowledge import DiscoverParameters, LibraryOrigin, new_library
 from headwater.core.models import Scope
 from headwater.core.timestamps import format_micros
 from headwater.ids import new_id, now_micros
@@ -41,7 +41,9 @@ async def discover(request: Request) -> Response:
         parameters = parameters_of(body)
 
         def inside(tx: WriteTx) -> schemas.DiscoverAck:
-            run = new_library(new_id(), principal.org_id, parameters, "request", now_micros())
+            run = new_library(
+                new_id(), principal.org_id, parameters, LibraryOrigin.REQUEST, now_micros()
+            )
             tx.insert_library(run)
             return schemas.DiscoverAck(
                 library_id=run.id, status="queued", created_at=format_micros(run.created_at)
