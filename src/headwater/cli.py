@@ -67,6 +67,14 @@ def main() -> None:
     show_envvar=True,
     help="Requests a key may send at once before the rate applies.",
 )
+@click.option(
+    "--console/--no-console",
+    envvar="HEADWATER_CONSOLE",
+    default=True,
+    show_default=True,
+    show_envvar=True,
+    help="Serve the web console at /console.",
+)
 def serve(
     host: str,
     port: int,
@@ -75,6 +83,7 @@ def serve(
     embedded_worker: bool,
     rate_limit: float,
     rate_burst: float,
+    console: bool,
 ) -> None:
     """Run the HTTP API (migrating the database first), with the normalizer in-process.
 
@@ -92,6 +101,7 @@ def serve(
         embedded_worker=embedded_worker,
         rate_limit=rate_limit,
         rate_burst=rate_burst,
+        console=console,
     )
     configure_logging(log_level)
     _tune_gc()

@@ -21,6 +21,7 @@ ENVIRONMENT = {
     "HEADWATER_LOG_LEVEL": "log_level",
     "HEADWATER_RATE_LIMIT": "rate_limit",
     "HEADWATER_RATE_BURST": "rate_burst",
+    "HEADWATER_CONSOLE": "console",
 }
 
 
@@ -36,6 +37,8 @@ class Settings:
     #: requests per second per API key (0 turns limiting off), and the burst allowed
     rate_limit: float = 1000.0
     rate_burst: float = 2000.0
+    #: serve the web console at /console (off for API-only deployments)
+    console: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -52,6 +55,7 @@ class Settings:
         for name in ("rate_limit", "rate_burst"):
             if name in values:
                 values[name] = float(str(values[name]))
-        if "embedded_worker" in values and isinstance(values["embedded_worker"], str):
-            values["embedded_worker"] = values["embedded_worker"].lower() in {"1", "true", "yes"}
+        for name in ("embedded_worker", "console"):
+            if name in values and isinstance(values[name], str):
+                values[name] = str(values[name]).lower() in {"1", "true", "yes"}
         return replace(settings, **values)  # type: ignore[arg-type]

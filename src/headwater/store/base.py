@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from headwater.core.actors import Actor, Changes
 from headwater.core.idempotency import StoredKey
@@ -35,6 +35,9 @@ from headwater.core.models import (
     StoredEvent,
 )
 from headwater.core.outcome import VersionIdentity
+
+if TYPE_CHECKING:
+    from headwater.store.console import ConsoleSession, OrgTotals, SeriesPoint
 
 T = TypeVar("T")
 
@@ -117,6 +120,13 @@ class WriteTx(Protocol):
     def put_idempotency(self, org_id: str, endpoint: str, key: str, stored: StoredKey) -> None: ...
     def delete_idempotency(self, org_id: str, endpoint: str, key: str) -> None: ...
 
+    # console sessions (store/console.py)
+    def insert_console_session(
+        self, id_hash: bytes, key: ApiKey, csrf_token: str, now: int, expires_at: int
+    ) -> None: ...
+    def delete_console_session(self, id_hash: bytes) -> None: ...
+    def delete_expired_console_sessions(self, now: int) -> None: ...
+
 
 class Store(Protocol):
     backend: str
@@ -190,3 +200,41 @@ class Store(Protocol):
     def actor_aliases(
         self, org_id: str, actor_ids: Sequence[str]
     ) -> dict[str, list[tuple[str, str]]]: ...
+
+    # the console's bounded reads (store/console.py)
+    def console_session(self, id_hash: bytes) -> ConsoleSession | None: ...
+    def org_totals(self, org_id: str) -> OrgTotals: ...
+    def pending_batches(self, org_id: str) -> tuple[dict[BatchStatus, int], int | None]: ...
+    def ingest_series(
+        self, org_id: str, since: int, bucket_micros: int, source_id: str | None = None
+    ) -> list[SeriesPoint]: ...
+    def source_totals(
+        self, org_id: str, source_id: str
+    ) -> tuple[dict[str, int], int, int | None]: ...
+    def source_entity_types(
+        self, source_id: str, limit: int, cap: int
+    ) -> list[tuple[str, int]]: ...
+    def source_event_count(self, org_id: str, source_id: str, cap: int) -> int: ...
+    def batches_before(
+        self,
+        org_id: str,
+        source_id: str | None,
+        status: BatchStatus | None,
+        before_id: str | None,
+        limit: int,
+    ) -> list[Batch]: ...
+    def heads_after(
+        self,
+        org_id: str,
+        source_id: str,
+        entity_type: str | None,
+        after: RecordKey | None,
+        limit: int,
+    ) -> list[HeadRow]: ...
+    def events_before(
+        self, org_id: str, filters: EventFilter, before_seq: int | None, limit: int
+    ) -> list[StoredEvent]: ...
+    def actors_after(
+        self, org_id: str, search: str | None, after_id: str | None, limit: int
+    ) -> list[ActorView]: ...
+    def merged_actors(self, org_id: str, actor_id: str) -> list[ActorView]: ...

@@ -26,6 +26,7 @@ from headwater.core.idempotency import StoredKey
 from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, RecordVersion
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
+from headwater.store.console import ConsoleReads, ConsoleWriteTx
 from headwater.store.sql import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -82,7 +83,7 @@ VERSIONS_BY_IDENTITY = (
 )
 
 
-class PostgresStore(SqlReads):
+class PostgresStore(ConsoleReads, SqlReads):
     backend = "postgresql"
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 10) -> None:
@@ -163,7 +164,7 @@ class PostgresStore(SqlReads):
         self.pool.close()
 
 
-class PostgresWriteTx(SqlWriteTx):
+class PostgresWriteTx(ConsoleWriteTx, SqlWriteTx):
     share_lock = " FOR SHARE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from headwater import errors
 from headwater.core import ratelimit
+from headwater.store.console import ConsoleReads, ConsoleWriteTx
 from headwater.store.sql import SqlReads, SqlWriteTx
 from headwater.store.urls import sqlite_path
 
@@ -64,7 +65,7 @@ def _translated() -> Iterator[None]:
         raise errors.Unavailable(f"SQLite: {exc}") from exc
 
 
-class SqliteStore(SqlReads):
+class SqliteStore(ConsoleReads, SqlReads):
     backend = "sqlite"
 
     def __init__(self, database_url: str) -> None:
@@ -155,7 +156,7 @@ class _Checkpointer(threading.Thread):
             self.join()
 
 
-class SqliteWriteTx(SqlWriteTx):
+class SqliteWriteTx(ConsoleWriteTx, SqlWriteTx):
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
 
