@@ -80,6 +80,11 @@ async def error_page(request: Request, exc: Exception) -> Response:
         status, message = 500, "Something went wrong. The server log has the details."
     if status == 404:
         message = "Not found. It does not exist, or it is not yours to see."
+    if getattr(request.state, "viewer", None) is None and status != 500:
+        try:  # the navigation on an error page too, for a signed-in viewer
+            request.state.viewer = await session.viewer(request)
+        except errors.HeadwaterError:
+            request.state.viewer = None
     return render.page(
         request, "error.html", http_status=status, status_code=status, message=message
     )

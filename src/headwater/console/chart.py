@@ -28,7 +28,7 @@ class Chart:
     width: int
     height: int
     bars: list[Bar]
-    ticks: list[tuple[float, int]]  #: (y, value) of the horizontal grid lines
+    ticks: list[tuple[float, str]]  #: (y, label) of the horizontal grid lines
     peak: int
     total: dict[str, int]
 
@@ -71,5 +71,9 @@ def stacked_bars(
                 Bar(outcome, round(bucket * slot, 2), round(base, 2), round(bar_width, 2),
                     round(h, 2), bucket, count)
             )  # fmt: skip
-    ticks = [(round(height - height * f, 2), round(top * f)) for f in (0.0, 0.5, 1.0)]
+    ticks = [(round(height - height * f, 2), _label(top * f)) for f in (0.0, 0.5, 1.0)]
     return Chart(width, height, bars, ticks, peak, total)
+
+
+def _label(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
