@@ -67,10 +67,7 @@ def stacked_bars(
                 continue
             h = count / top * height
             base -= h
-            bars.append(
-                Bar(outcome, round(bucket * slot, 2), round(base, 2), round(bar_width, 2),
-                    round(h, 2), bucket, count)
-            )  # fmt: skip
+            bars.append(Bar(outcome, bucket * slot, base, bar_width, h, bucket, count))
     ticks = [(round(height - height * f, 2), _label(top * f)) for f in (0.0, 0.5, 1.0)]
     return Chart(width, height, bars, ticks, peak, total)
 
