@@ -140,6 +140,7 @@ class Browsing:
 
     page: Any
     base_url: str
+    backend: str
     requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -155,15 +156,15 @@ class Browsing:
 
     def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{self.backend}.png"), full_page=True)
 
 
 @pytest.fixture
-def browsing(browser: Any, console_server: Server) -> Iterator[Browsing]:
+def browsing(browser: Any, console_server: Server, backend: str) -> Iterator[Browsing]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
-    seen = Browsing(page, console_server.base_url)
+    seen = Browsing(page, console_server.base_url, backend)
     context.on("request", lambda r: seen.requests.append(r.url))
     page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
     page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
