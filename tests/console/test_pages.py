@@ -292,3 +292,18 @@ def test_pages_show_seeded_data(
     assert len(SEED_PAYLOADS) == 2
     assert client.get("/console/events?from=not-a-time").status_code == 400
     assert client.get("/console/batches?status=nope").status_code == 400
+
+
+def test_the_session_cookie_is_secure_over_https(
+    store: Store, database_url: str, token: str
+) -> None:
+    app = create_app(Settings(database_url=database_url, embedded_worker=False), store=store)
+    with TestClient(app, base_url="https://console.test") as client:
+        form = client.get("/console/sign-in")
+        response = client.post(
+            "/console/sign-in",
+            data={"csrf": csrf_of(form.text), "token": token},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        assert "; Secure" in response.headers["set-cookie"]
