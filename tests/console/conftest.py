@@ -1,8 +1,8 @@
 """Browser tests: Debian's Chromium driven by Playwright against a real `headwater serve`.
 
 The browser is the system's (`chromium`, installed by `.ci/run` with apt-get; Playwright's
-own browser download is never used). Without it these tests are skipped with a warning,
-except under CI=true, where that is a failure. One server per backend serves a test
+own browser download is never used). Without it these tests are skipped (the skip reason
+says why), except under CI=true, where that is a failure. One server per backend serves a test
 module; each test makes its own organisation, so tests do not see each other's data.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,6 @@ def browser() -> Iterator[Any]:
         message = "Chromium is not installed (apt-get install chromium); browser tests SKIPPED"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true requires the browser: {message}", pytrace=False)
-        warnings.warn(message, stacklevel=1)
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
 

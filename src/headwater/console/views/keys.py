@@ -15,7 +15,7 @@ from headwater.console import render
 from headwater.console.app import view
 from headwater.console.session import Viewer
 from headwater.console.views.common import path_id, query_offset, redirect
-from headwater.core.models import Scope
+from headwater.core.models import ApiKey, Scope
 from headwater.ids import now_micros
 
 PAGE = 100
@@ -54,7 +54,7 @@ async def create_key(request: Request, viewer: Viewer) -> Response:
             error="A key needs a label (1 to 200 characters) and a scope.",
         )
 
-    def write() -> tuple[object, str]:
+    def write() -> tuple[ApiKey, str]:
         with inputs.store_of(request).write() as tx:
             return keys.issue(tx, viewer.org_id, label, chosen)
 
