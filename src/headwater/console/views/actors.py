@@ -15,6 +15,7 @@ from headwater.console import render
 from headwater.console.app import view
 from headwater.console.session import Viewer
 from headwater.console.views.common import PAGE, path_id, query_text, query_uuid
+from headwater.console.views.events import WINDOW
 from headwater.core.models import EventFilter
 
 
@@ -44,8 +45,8 @@ async def show_actor(request: Request, viewer: Viewer) -> Response:
             "aliases": store.actor_aliases(viewer.org_id, [actor.id])[actor.id],
             "merged": store.merged_actors(viewer.org_id, actor.id),
             "events": store.events_before(
-                viewer.org_id, EventFilter(actor_id=actor.id), None, PAGE
-            ),
+                viewer.org_id, EventFilter(actor_id=actor.id), None, PAGE, WINDOW
+            )[0],
         }
 
     return render.page(request, "actor.html", **await run_in_threadpool(load))

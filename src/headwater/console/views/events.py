@@ -18,6 +18,10 @@ from headwater.console.views.common import PAGE, path_id, query_text, query_uuid
 from headwater.core import timestamps
 from headwater.core.models import EventFilter
 
+#: feed positions one filtered page searches: a filter that matches little walks a bounded
+#: part of the feed, and the page says how far it looked ("Older" goes on from there)
+WINDOW = 5_000
+
 
 def _time(request: Request, name: str) -> int | None:
     raw = query_text(request, name, 64)
@@ -46,11 +50,16 @@ async def list_events(request: Request, viewer: Viewer) -> Response:
     raw_before = request.query_params.get("before", "")
     before = int(raw_before) if raw_before.isascii() and raw_before.isdigit() else None
 
+    filtered = filters != EventFilter()
+
     def load() -> dict[str, Any]:
-        found = store.events_before(viewer.org_id, filters, before, PAGE + 1)
+        found, floor = store.events_before(
+            viewer.org_id, filters, before, PAGE, WINDOW if filtered else None
+        )
         return {
-            "events": found[:PAGE],
-            "next": found[PAGE - 1].row.seq if len(found) > PAGE else None,
+            "events": found,
+            "next": floor if floor > 1 and (found or filtered) else None,
+            "floor": floor if filtered and len(found) < PAGE else None,
             "sources": store.list_sources(viewer.org_id, 100, 0).items,
         }
 

@@ -18,6 +18,9 @@ from headwater.ids import now_micros
 from headwater.store.base import Store
 
 MINUTE = 60 * 1_000_000
+#: events and actors are counted up to this many ("100,000+"): an exact count of 2M
+#: events took seconds (docs/PERFORMANCE.md)
+COUNT_CAP = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
 
     def load() -> dict[str, Any]:
         now = now_micros()
-        totals = store.org_totals(viewer.org_id)
+        totals = store.org_totals(viewer.org_id, COUNT_CAP)
         pending, oldest = store.pending_batches(viewer.org_id)
         charts = [(w, series(store, viewer.org_id, now, w)) for w in WINDOWS]
         return {
@@ -56,6 +59,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
             "pending": {s.value: n for s, n in pending.items()},
             "lag": now - oldest if oldest is not None else None,
             "charts": charts,
+            "cap": COUNT_CAP,
             "outcomes": chart.OUTCOMES,
         }
 

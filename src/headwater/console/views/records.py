@@ -65,7 +65,7 @@ def _record(store: Store, org_id: str, source_id: str, key: RecordKey) -> dict[s
     if source is None or head is None:
         raise errors.NotFound()
     chain = store.record_chain(org_id, source_id, key)
-    events = _events_by_version(store.entity_events(org_id, source_id, key))
+    events = _events_by_version(store.record_events(org_id, source_id, key))
     entries = []
     previous: dict[str, Any] | None = None
     for version in chain:
@@ -119,7 +119,7 @@ async def show_version(request: Request, viewer: Viewer) -> Response:
         )
         events = [
             e
-            for e in store.entity_events(viewer.org_id, version.source_id, version.key)
+            for e in store.record_events(viewer.org_id, version.source_id, version.key)
             if e.row.record_version_id == version.id
         ]
         changes = (
