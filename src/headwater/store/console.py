@@ -58,8 +58,9 @@ class OrgTotals:
     records: int  #: records created (each record's first version)
     versions: int  #: versions stored: created + superseded + stale
     batches: int
-    events: int
-    actors: int
+    events: int  #: counted up to the cap
+    actors: int  #: counted up to the cap
+    feed_positions: int  #: the highest feed position: events derived so far, ever
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,8 @@ class ConsoleReads:
 
     def org_totals(self, org_id: str, cap: int) -> OrgTotals:
         """Records and versions exactly (sums of the batches' counters, an index-only
-        range); events and actors counted up to `cap` (a count of 2M events read 2.9 s)."""
+        range); events and actors counted up to `cap` (a count of 2M events read 2.9 s),
+        and the feed's highest position, which a page shows beyond the cap."""
         sums = self._query(
             "SELECT coalesce(sum(created), 0), coalesce(sum(created + superseded + stale), 0), "
             "count(*) FROM batches WHERE org_id = %s AND kind = 'ingest'",
@@ -106,7 +108,8 @@ class ConsoleReads:
         actors = self.capped_count(
             "SELECT 1 FROM actors WHERE org_id = %s AND merged_into IS NULL", (org_id,), cap
         )
-        return OrgTotals(int(sums[0]), int(sums[1]), int(sums[2]), events, actors)
+        top = self._query("SELECT max(seq) FROM events WHERE org_id = %s", (org_id,))[0][0]
+        return OrgTotals(int(sums[0]), int(sums[1]), int(sums[2]), events, actors, int(top or 0))
 
     def pending_batches(self, org_id: str) -> tuple[dict[BatchStatus, int], int | None]:
         """Queued, processing and failed batches, and the oldest not yet normalized."""

@@ -18,9 +18,9 @@ from headwater.ids import now_micros
 from headwater.store.base import Store
 
 MINUTE = 60 * 1_000_000
-#: events and actors are counted up to this many ("100,000+"): an exact count of 2M
-#: events took seconds (docs/PERFORMANCE.md)
-COUNT_CAP = 100_000
+#: events and actors are counted up to this many; beyond it the page shows the event
+#: feed's highest position (an exact count of 2M events took seconds: docs/PERFORMANCE.md)
+COUNT_CAP = 10_000
 
 
 @dataclass(frozen=True, slots=True)
