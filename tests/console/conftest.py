@@ -161,7 +161,7 @@ class Browsing:
 def browsing(browser: Any, console_server: Server, backend: str) -> Iterator[Browsing]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)
     seen = Browsing(page, console_server.base_url, backend)
     context.on("request", lambda r: seen.requests.append(r.url))
     page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
