@@ -115,6 +115,14 @@ def main() -> None:
     show_envvar=True,
     help="Requests a key may send at once before the rate applies.",
 )
+@click.option(
+    "--console/--no-console",
+    envvar="HEADWATER_CONSOLE",
+    default=True,
+    show_default=True,
+    show_envvar=True,
+    help="Serve the web console at /console.",
+)
 def serve(
     host: str,
     port: int,
@@ -124,6 +132,7 @@ def serve(
     rate_limit: float,
     discover_interval: float,
     rate_burst: float,
+    console: bool,
 ) -> None:
     """Run the HTTP API (migrating the database first), with the normalizer in-process.
 
@@ -146,6 +155,7 @@ def serve(
         rate_limit=rate_limit,
         rate_burst=rate_burst,
         discover_interval=discover_interval,
+        console=console,
     )
     announce(database_url)
     configure_logging(log_level)

@@ -25,6 +25,7 @@ ENVIRONMENT = {
     "HEADWATER_POLL_INTERVAL": "poll_interval",
     "HEADWATER_LEASE": "lease_seconds",
     "HEADWATER_DISCOVER_INTERVAL": "discover_interval",
+    "HEADWATER_CONSOLE": "console",
 }
 
 
@@ -47,6 +48,9 @@ class Settings:
     #: seconds between an organisation's scheduled discovery runs (spec §10.1); 0 = off
     discover_interval: float = DEFAULT_DISCOVER_INTERVAL
 
+    #: serve the web console at /console (off for API-only deployments)
+    console: bool = True
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults, then HEADWATER_* variables, then explicit overrides (CLI flags)."""
@@ -68,8 +72,9 @@ class Settings:
         ):
             if name in values:
                 values[name] = float(str(values[name]))
-        if "embedded_worker" in values and isinstance(values["embedded_worker"], str):
-            values["embedded_worker"] = values["embedded_worker"].lower() in {"1", "true", "yes"}
+        for name in ("embedded_worker", "console"):
+            if name in values and isinstance(values[name], str):
+                values[name] = str(values[name]).lower() in {"1", "true", "yes"}
         return replace(settings, **values)  # type: ignore[arg-type]
 
 

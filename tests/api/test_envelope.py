@@ -86,7 +86,7 @@ def test_client_uuid_request_id_is_reused_malformed_replaced(
 # -- framework errors -------------------------------------------------------------
 
 UNKNOWN_PATHS = [
-    ("GET", "/"),
+    ("GET", "/nope"),  # `/` itself leads to the console (tests/console)
     ("GET", "/v1"),
     ("GET", "/v1/nope"),
     ("POST", "/v1/nope"),

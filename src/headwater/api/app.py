@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from headwater.api import errors
@@ -87,9 +90,26 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # no 307 to a slash-less twin: a near-miss path is a 404 in the envelope, and a
     # Location built from the Host header would point wherever the client claimed
     app.router.redirect_slashes = False
+    if settings.console:
+        _mount_console(app)
     app.state.settings = settings
     app.state.worker = None
     app.state.metrics = metrics
     if store is not None:
         app.state.store = store
     return RequestIdMiddleware(AccessMiddleware(UrlGuardMiddleware(app), metrics))
+
+
+def _mount_console(app: Starlette) -> None:
+    """The web console at /console (console/), sharing this app's state; `/` leads there.
+    Redirects carry a path only, never a URL built from the Host header."""
+    from headwater.console.app import create_console
+
+    async def to_console(request: Request) -> Response:
+        return RedirectResponse("/console/", status_code=307)
+
+    app.router.routes += [
+        Route("/", to_console, methods=["GET"]),
+        Route("/console", to_console, methods=["GET"]),
+        Mount("/console", create_console(app.state)),
+    ]

@@ -38,6 +38,7 @@ from headwater.core.models import (
 from headwater.core.outcome import VersionIdentity
 
 if TYPE_CHECKING:
+    from headwater.store.console import ConsoleSession, OrgTotals, SeriesPoint
     from headwater.store.knowledge import CaseEventRow
 
 T = TypeVar("T")
@@ -147,6 +148,13 @@ class WriteTx(Protocol):
     def delete_idempotency(self, org_id: str, endpoint: str, key: str) -> None: ...
     def claimant_alive(self, owner: str) -> bool:
         """Whether the server instance `owner` (a claim's holder) still runs."""
+
+    # console sessions (store/console.py)
+    def insert_console_session(
+        self, id_hash: bytes, key: ApiKey, csrf_token: str, now: int, expires_at: int
+    ) -> None: ...
+    def delete_console_session(self, id_hash: bytes) -> None: ...
+    def delete_expired_console_sessions(self, now: int) -> None: ...
 
 
 class Store(Protocol):
@@ -272,3 +280,47 @@ class Store(Protocol):
     def case_events(
         self, org_id: str, source_id: str, after: tuple[str, str, int, int] | None, limit: int
     ) -> list[CaseEventRow]: ...
+
+    # the console's bounded reads (store/console.py)
+    def console_session(self, id_hash: bytes) -> ConsoleSession | None: ...
+    def org_totals(self, org_id: str, cap: int) -> OrgTotals: ...
+    def pending_batches(self, org_id: str) -> tuple[dict[BatchStatus, int], int | None]: ...
+    def ingest_series(
+        self, org_id: str, since: int, bucket_micros: int, source_id: str | None = None
+    ) -> list[SeriesPoint]: ...
+    def source_totals(
+        self, org_id: str, source_id: str
+    ) -> tuple[dict[str, int], int, int | None]: ...
+    def source_entity_types(
+        self, source_id: str, limit: int, cap: int
+    ) -> list[tuple[str, int]]: ...
+    def source_event_count(self, org_id: str, source_id: str, cap: int) -> int: ...
+    def batches_before(
+        self,
+        org_id: str,
+        source_id: str | None,
+        status: BatchStatus | None,
+        before_id: str | None,
+        limit: int,
+    ) -> list[Batch]: ...
+    def heads_after(
+        self,
+        org_id: str,
+        source_id: str,
+        entity_type: str | None,
+        after: RecordKey | None,
+        limit: int,
+    ) -> list[HeadRow]: ...
+    def events_before(
+        self,
+        org_id: str,
+        filters: EventFilter,
+        before_seq: int | None,
+        limit: int,
+        window: int | None = None,
+    ) -> tuple[list[StoredEvent], int]: ...
+    def record_events(self, org_id: str, source_id: str, key: RecordKey) -> list[StoredEvent]: ...
+    def actors_after(
+        self, org_id: str, search: str | None, after_id: str | None, limit: int
+    ) -> list[ActorView]: ...
+    def merged_actors(self, org_id: str, actor_id: str) -> list[ActorView]: ...

@@ -27,6 +27,7 @@ from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, Rec
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
 from headwater.store.claimants import PostgresClaimants, postgres_owner_alive
+from headwater.store.console import ConsoleReads, ConsoleWriteTx
 from headwater.store.export import ExportReads
 from headwater.store.history import HistoryReads
 from headwater.store.knowledge import (
@@ -95,7 +96,9 @@ VERSIONS_BY_IDENTITY = (
 )
 
 
-class PostgresStore(PostgresClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads):
+class PostgresStore(
+    ConsoleReads, PostgresClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads
+):
     backend = "postgresql"
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 10) -> None:
@@ -196,7 +199,7 @@ class PostgresStore(PostgresClaimants, KnowledgeReads, SqlReads, HistoryReads, E
         self.pool.close()
 
 
-class PostgresWriteTx(KnowledgeWriteTx, SqlWriteTx):
+class PostgresWriteTx(ConsoleWriteTx, KnowledgeWriteTx, SqlWriteTx):
     share_lock = " FOR SHARE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 

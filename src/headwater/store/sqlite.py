@@ -35,6 +35,7 @@ from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, Rec
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
 from headwater.store.claimants import SqliteClaimants, sqlite_owner_alive
+from headwater.store.console import ConsoleReads, ConsoleWriteTx
 from headwater.store.export import ExportReads
 from headwater.store.history import HistoryReads
 from headwater.store.knowledge import KnowledgeReads, KnowledgeWriteTx
@@ -82,7 +83,9 @@ def _translated() -> Iterator[None]:
         raise errors.Unavailable(f"SQLite: {exc}") from exc
 
 
-class SqliteStore(SqliteClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads):
+class SqliteStore(
+    ConsoleReads, SqliteClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads
+):
     backend = "sqlite"
     events_by_entity = "events e INDEXED BY events_by_entity"  # store/export.py says why
     entity_type_term = "+e.entity_type"
@@ -201,7 +204,7 @@ class _Checkpointer(threading.Thread):
             self.join()
 
 
-class SqliteWriteTx(KnowledgeWriteTx, SqlWriteTx):
+class SqliteWriteTx(ConsoleWriteTx, KnowledgeWriteTx, SqlWriteTx):
     def __init__(self, connection: sqlite3.Connection, instance_id: str) -> None:
         self.connection = connection
         self.instance_id = instance_id

@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from headwater import errors
+from headwater import errors, jobs
 from headwater.api import envelope, inputs, schemas, wire
 from headwater.api.auth import Principal, authenticate
 from headwater.api.idempotency import write_endpoint
 from headwater.core import mapping, sources
-from headwater.core.models import Batch, BatchKind, BatchStatus, Outcome, Scope
+from headwater.core.models import Scope
 from headwater.ids import new_id, now_micros
 from headwater.store.base import WriteTx
 
@@ -110,29 +110,7 @@ async def renormalize(request: Request) -> Response:
 
     def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.BatchOut]:
         def inside(tx: WriteTx) -> schemas.BatchOut:
-            now = now_micros()
-            if tx.get_source(principal.org_id, source_id) is None:
-                raise errors.NotFound("Source not found.")
-            tx.requeue_source_errors(source_id, now)
-            job = Batch(
-                id=new_id(),
-                org_id=principal.org_id,
-                source_id=source_id,
-                status=BatchStatus.QUEUED,
-                counts=dict.fromkeys(Outcome, 0),
-                rejected=0,
-                records_created=None,
-                events_created=None,
-                attempts=0,
-                error_code=None,
-                error_message=None,
-                created_at=now,
-                started_at=None,
-                completed_at=None,
-                kind=BatchKind.RENORMALIZE,
-            )
-            tx.insert_batch(job, [])
-            return wire.batch(job, [])
+            return wire.batch(jobs.queue_renormalize(tx, principal.org_id, source_id), [])
 
         return inside
 
