@@ -307,3 +307,39 @@ def test_the_session_cookie_is_secure_over_https(
         )
         assert response.status_code == 303
         assert "; Secure" in response.headers["set-cookie"]
+
+
+def test_a_long_version_chain_is_shown_a_page_at_a_time(
+    client: TestClient,
+    token: str,
+    source_id: str,
+    normalize_all: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A record's page reads the newest versions (plus one diff base), not its whole history."""
+    from headwater.console.views import records
+
+    monkeypatch.setattr(records, "CHAIN_SHOWN", 3)
+    for stage in range(7):
+        record = {
+            "recordId": "deal-1",
+            "entityType": "deal",
+            "sourceUpdatedAt": f"2026-06-1{stage}T10:00:00Z",
+            "payload": {"name": "Acme", "stage": f"stage-{stage}"},
+        }
+        response = client.post(
+            "/v1/ingest", json=ingest_body(source_id, [record]), headers=bearer(token)
+        )
+        assert response.status_code == 202, response.text
+    normalize_all()
+    sign_in(client, token)
+    page = client.get(
+        "/console/record",
+        params={"sourceId": source_id, "entityType": "deal", "recordId": "deal-1"},
+    )
+    assert page.status_code == 200, page.text
+    assert "7 versions, newest first" in page.text
+    assert "4 older versions are not shown" in page.text
+    shown = re.findall(r"stage-(\d)", page.text)
+    assert "6" in shown and "3" in shown  # the newest three: 6, 5, 4 and 4's diff from 3
+    assert "0" not in shown and "1" not in shown and "2" not in shown

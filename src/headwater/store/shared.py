@@ -290,17 +290,6 @@ class SqlReads:
             )
         ]
 
-    def record_chain(self, org_id: str, source_id: str, key: RecordKey) -> list[RecordVersion]:
-        return [
-            rows.version(row)
-            for row in self._query(
-                f"SELECT {rows.VERSION.sql} FROM record_versions WHERE org_id = %s "
-                "AND source_id = %s AND entity_type = %s AND record_id = %s "
-                "ORDER BY source_updated_at, id",
-                (org_id, source_id, key.entity_type, key.record_id),
-            )
-        ]
-
     def get_head(self, org_id: str, source_id: str, key: RecordKey) -> HeadRow | None:
         row = self._one(
             f"SELECT {rows.HEAD.sql} "
@@ -352,14 +341,6 @@ class SqlReads:
     def get_event(self, org_id: str, event_id: str) -> StoredEvent | None:
         row = self._one(f"{EVENT_SELECT} WHERE e.org_id = %s AND e.id = %s", (org_id, event_id))
         return stored_event(row) if row else None
-
-    def entity_events(self, org_id: str, source_id: str, key: RecordKey) -> list[StoredEvent]:
-        found = self._query(
-            f"{EVENT_SELECT} WHERE e.org_id = %s AND e.source_id = %s AND e.entity_type = %s "
-            "AND e.entity_id = %s ORDER BY e.timestamp, e.seq",
-            (org_id, source_id, key.entity_type, key.record_id),
-        )
-        return [stored_event(r) for r in found]
 
     def list_actors(self, org_id: str, limit: int, offset: int) -> Page[ActorView]:
         found = self._query(

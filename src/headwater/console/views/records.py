@@ -64,8 +64,13 @@ def _record(store: Store, org_id: str, source_id: str, key: RecordKey) -> dict[s
     head = store.get_head(org_id, source_id, key) if source else None
     if source is None or head is None:
         raise errors.NotFound()
-    chain = store.record_chain(org_id, source_id, key)
-    events = _events_by_version(store.record_events(org_id, source_id, key))
+    # The newest CHAIN_SHOWN versions, plus the one before them as the first one's diff
+    # base: a page of the chain, never the whole history of a busy record.
+    total = store.record_versions_page(org_id, source_id, key, 1, 0).total
+    skipped = max(total - CHAIN_SHOWN - 1, 0)
+    chain = store.record_versions_page(org_id, source_id, key, CHAIN_SHOWN + 1, skipped).items
+    since = chain[0].source_updated_at if chain else None
+    events = _events_by_version(store.record_events(org_id, source_id, key, since))
     entries = []
     previous: dict[str, Any] | None = None
     for version in chain:
@@ -79,13 +84,15 @@ def _record(store: Store, org_id: str, source_id: str, key: RecordKey) -> dict[s
             }
         )
         previous = payload
+    if skipped or len(entries) > CHAIN_SHOWN:
+        entries = entries[-CHAIN_SHOWN:]  # the base version was read for its diff only
     entries.reverse()  # newest first
     return {
         "source": source,
         "key": key,
         "head": head,
-        "entries": entries[:CHAIN_SHOWN],
-        "hidden": max(len(entries) - CHAIN_SHOWN, 0),
+        "entries": entries,
+        "hidden": total - len(entries),
     }
 
 
@@ -119,7 +126,9 @@ async def show_version(request: Request, viewer: Viewer) -> Response:
         )
         events = [
             e
-            for e in store.record_events(viewer.org_id, version.source_id, version.key)
+            for e in store.record_events(
+                viewer.org_id, version.source_id, version.key, version.source_updated_at
+            )
             if e.row.record_version_id == version.id
         ]
         changes = (
