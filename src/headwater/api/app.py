@@ -21,6 +21,7 @@ from headwater.api.routes import (
     keys,
     knowledge,
     records,
+    rules,
     sources,
 )
 from headwater.config import Settings
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             *records.routes,
             *actors.routes,
             *knowledge.routes,
+            *rules.routes,
             *health.metrics_routes,
             *docs.routes,
         ],

@@ -368,3 +368,41 @@ def plural(noun: str) -> str:
     if noun.endswith(("s", "x", "z", "ch", "sh")):
         return noun + "es"
     return noun + "s"
+
+
+#: the library id of memories: they belong to every library of their organisation
+MEMORY_LIBRARY = "00000000-0000-0000-0000-000000000000"
+REVIEW_STATUSES = ("inferred", "confirmed", "rejected", "modified")
+
+
+class RuleDetail(msgspec.Struct, frozen=True):
+    """What a stored rule keeps beyond its listed fields (`rules.detail`)."""
+
+    condition: dict[str, Any]
+    evidence: Evidence
+
+
+class StoredRule(msgspec.Struct, frozen=True):
+    """A rule as stored: a library's (kind "deterministic") or a memory (kind "human")."""
+
+    library_id: str
+    id: str
+    org_id: str
+    kind: str
+    type: str
+    process_id: str | None
+    applies_at_step: str | None
+    description: str
+    confidence: float
+    frequency: int
+    review_status: str
+    created_at: int
+    updated_at: int
+    detail: RuleDetail | None = None  #: read by the detail endpoints only
+
+
+class RuleFilter(msgspec.Struct, frozen=True):
+    library_id: str | None  #: None: the organisation has no library (memories only)
+    review_status: str | None = None
+    process_id: str | None = None
+    search: str | None = None  #: case-insensitive substring of the description

@@ -36,6 +36,7 @@ from headwater.core.models import (
     StoredEvent,
 )
 from headwater.core.outcome import VersionIdentity
+from headwater.core.rules import Rule, RuleFilter, StoredRule
 
 if TYPE_CHECKING:
     from headwater.store.knowledge import CaseEventRow
@@ -141,6 +142,22 @@ class WriteTx(Protocol):
         self, library_id: str, worker_id: str, code: str, message: str, now: int
     ) -> None: ...
 
+    # rules, reviews and memories (store/rules.py)
+    def insert_rules(
+        self, org_id: str, library_id: str, rules: Sequence[Rule], now: int
+    ) -> None: ...
+    def insert_memory(self, rule: StoredRule) -> None: ...
+    def get_rule(self, org_id: str, rule_id: str, library_id: str | None) -> StoredRule | None: ...
+    def review_rule(
+        self,
+        org_id: str,
+        rule_id: str,
+        status: str,
+        description: str | None,
+        key_id: str,
+        now: int,
+    ) -> None: ...
+
     # idempotency keys
     def get_idempotency(self, org_id: str, endpoint: str, key: str) -> StoredKey | None: ...
     def put_idempotency(self, org_id: str, endpoint: str, key: str, stored: StoredKey) -> None: ...
@@ -235,3 +252,20 @@ class Store(Protocol):
     def case_events(
         self, org_id: str, source_id: str, after: tuple[str, str, int, int] | None, limit: int
     ) -> list[CaseEventRow]: ...
+
+    # rules, reviews and memories (store/rules.py)
+    def list_rules(
+        self, org_id: str, filters: RuleFilter, limit: int, offset: int
+    ) -> Page[StoredRule]: ...
+    def get_rule(self, org_id: str, rule_id: str, library_id: str | None) -> StoredRule | None: ...
+    def search_rules(
+        self, org_id: str, library_id: str | None, query: str, limit: int
+    ) -> tuple[list[tuple[StoredRule, float]], int]: ...
+    def rules_at_steps(
+        self,
+        org_id: str,
+        library_id: str | None,
+        process_id: str,
+        steps: Sequence[str],
+        limit: int,
+    ) -> tuple[list[StoredRule], int]: ...

@@ -27,6 +27,7 @@ from headwater.core.models import EventRow, Head, PlannedVersion, RecordKey, Rec
 from headwater.core.outcome import VersionIdentity
 from headwater.store import rows
 from headwater.store.knowledge import KnowledgeReads, KnowledgeWriteTx
+from headwater.store.rules import RuleReads, RuleWriteTx
 from headwater.store.sql import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -86,7 +87,7 @@ VERSIONS_BY_IDENTITY = (
 )
 
 
-class PostgresStore(KnowledgeReads, SqlReads):
+class PostgresStore(RuleReads, KnowledgeReads, SqlReads):
     backend = "postgresql"
 
     def __init__(self, database_url: str, min_size: int = 1, max_size: int = 10) -> None:
@@ -167,7 +168,7 @@ class PostgresStore(KnowledgeReads, SqlReads):
         self.pool.close()
 
 
-class PostgresWriteTx(KnowledgeWriteTx, SqlWriteTx):
+class PostgresWriteTx(RuleWriteTx, KnowledgeWriteTx, SqlWriteTx):
     share_lock = " FOR SHARE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 

@@ -28,6 +28,7 @@ from typing import Any
 from headwater import errors
 from headwater.core import ratelimit
 from headwater.store.knowledge import KnowledgeReads, KnowledgeWriteTx
+from headwater.store.rules import RuleReads, RuleWriteTx
 from headwater.store.sql import SqlReads, SqlWriteTx
 from headwater.store.urls import sqlite_path
 
@@ -65,7 +66,7 @@ def _translated() -> Iterator[None]:
         raise errors.Unavailable(f"SQLite: {exc}") from exc
 
 
-class SqliteStore(KnowledgeReads, SqlReads):
+class SqliteStore(RuleReads, KnowledgeReads, SqlReads):
     backend = "sqlite"
 
     def __init__(self, database_url: str) -> None:
@@ -156,7 +157,7 @@ class _Checkpointer(threading.Thread):
             self.join()
 
 
-class SqliteWriteTx(KnowledgeWriteTx, SqlWriteTx):
+class SqliteWriteTx(RuleWriteTx, KnowledgeWriteTx, SqlWriteTx):
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
 
