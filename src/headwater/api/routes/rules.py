@@ -120,6 +120,11 @@ async def get_rule(request: Request) -> Response:
     return envelope.success(w.rule(found), inputs.request_id(request))
 
 
+def _fits(text: str) -> bool:
+    """Text people write: not blank, bounded, and no NUL (no database stores one)."""
+    return bool(text.strip()) and len(text) <= MAX_DESCRIPTION and "\x00" not in text
+
+
 def _decode(body: bytes, kind: type[T]) -> T:
     """`inputs.decode`, naming an unknown field in `details`."""
     try:
@@ -136,7 +141,7 @@ def _patch_of(body: bytes) -> tuple[str, str | None]:
     status = patch.reviewStatus if patch.reviewStatus is not msgspec.UNSET else None
     description = patch.description if patch.description is not msgspec.UNSET else None
     if description is not None:
-        if not description.strip() or len(description) > MAX_DESCRIPTION:
+        if not _fits(description):
             raise errors.ValidationFailed(
                 "Request body is invalid.",
                 [{"field": "description",
@@ -396,7 +401,7 @@ async def create_memory(request: Request) -> Response:
     def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], w.MemoryAck]:
         memory = _decode(body, w.MemoryIn)
         text = memory.text.strip()
-        if not text or len(memory.text) > MAX_DESCRIPTION:
+        if not _fits(memory.text):
             raise errors.ValidationFailed(
                 "Request body is invalid.",
                 [{"field": "text", "message": f"must be 1 to {MAX_DESCRIPTION} characters"}],
