@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from headwater import client_commands
+from headwater import client_commands, rule_commands
 from headwater.config import DEFAULT_DATABASE_URL, Settings
 from headwater.observability import configure_logging
 
@@ -321,6 +321,7 @@ def _tune_gc() -> None:
 # Client-side commands (they talk to a running server over HTTP): headwater/client_commands.py
 main.add_command(client_commands.ingest)
 main.add_command(client_commands.events)
+main.add_command(rule_commands.rules)
 
 
 if __name__ == "__main__":

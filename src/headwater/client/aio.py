@@ -33,6 +33,7 @@ from headwater.client._core import (
     report,
 )
 from headwater.client.errors import HeadwaterError
+from headwater.client.knowledge import AsyncKnowledge, AsyncRules
 from headwater.client.models import (
     Actor,
     ApiKey,
@@ -104,6 +105,8 @@ class AsyncHeadwaterClient:
         self.records = AsyncRecords(self)
         self.actors = AsyncActors(self)
         self.keys = AsyncKeys(self)
+        self.rules = AsyncRules(self.call)
+        self.knowledge = AsyncKnowledge(self.call)
 
     async def call(self, call: Call[T]) -> T:
         attempt = 0

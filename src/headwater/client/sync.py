@@ -31,6 +31,7 @@ from headwater.client._core import (
     report,
 )
 from headwater.client.errors import HeadwaterError
+from headwater.client.knowledge import Knowledge, Rules
 from headwater.client.models import (
     Actor,
     ApiKey,
@@ -107,6 +108,8 @@ class HeadwaterClient:
         self.records = Records(self)
         self.actors = Actors(self)
         self.keys = Keys(self)
+        self.rules = Rules(self.call)
+        self.knowledge = Knowledge(self.call)
 
     # plumbing
     def call(self, call: Call[T]) -> T:
