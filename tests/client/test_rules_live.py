@@ -30,9 +30,10 @@ def _wait_for(check: Any, timeout: float = 60.0) -> None:
 def test_rules_through_the_sdk_and_the_cli(live: Live) -> None:
     token = live.server.create_key(org=f"rules-{uuid.uuid4().hex[:8]}")["token"]
     headers = {"Authorization": f"Bearer {token}"}
-    with HeadwaterClient(token, live.base_url) as client, httpx.Client(
-        base_url=live.base_url, headers=headers, timeout=30
-    ) as http:
+    with (
+        HeadwaterClient(token, live.base_url) as client,
+        httpx.Client(base_url=live.base_url, headers=headers, timeout=30) as http,
+    ):
         source = client.sources.create("CRM")
         sent = load_deals(http, token, source.id)  # type: ignore[arg-type]
         for batch in client.batches.list(source_id=source.id, limit=100).items:
