@@ -29,13 +29,15 @@ RULE_COLUMNS = (
 _WIDTH = RULE_COLUMNS.count(",") + 1
 #: the rules a library shows: its own and the organisation's memories, never rejected
 _VISIBLE = "r.org_id = %s AND r.library_id IN (%s, %s)"
+#: CROSS JOIN: SQLite then always reads the index first (a plain join let the planner scan
+#: every rule and probe the index per rule, ~1,000x slower; docs/PERFORMANCE.md)
 SQLITE_SEARCH = (
     f"SELECT {RULE_COLUMNS}, -bm25(rules_fts) FROM rules_fts "
-    f"JOIN rules r ON r.rowid = rules_fts.rowid WHERE rules_fts MATCH %s AND {_VISIBLE} "
+    f"CROSS JOIN rules r ON r.rowid = rules_fts.rowid WHERE rules_fts MATCH %s AND {_VISIBLE} "
     "AND r.review_status <> 'rejected' ORDER BY bm25(rules_fts), r.id LIMIT %s"
 )
 SQLITE_SEARCH_COUNT = (
-    "SELECT count(*) FROM rules_fts JOIN rules r ON r.rowid = rules_fts.rowid "
+    "SELECT count(*) FROM rules_fts CROSS JOIN rules r ON r.rowid = rules_fts.rowid "
     f"WHERE rules_fts MATCH %s AND {_VISIBLE} AND r.review_status <> 'rejected'"
 )
 POSTGRES_SEARCH = (

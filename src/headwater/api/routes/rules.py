@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -289,9 +290,27 @@ async def rule_provenance(request: Request) -> Response:
     return envelope.success(found, inputs.request_id(request))
 
 
+#: process and step names per (store, organisation, library): a finished library never
+#: changes, so a query reads them once instead of once per process
+_NAMES: OrderedDict[tuple[int, str, str], list[search.ProcessNames]] = OrderedDict()
+NAMES_CACHED = 256
+
+
 def _process_names(store: Store, org_id: str, library_id: str | None) -> list[search.ProcessNames]:
     if library_id is None:
         return []
+    key = (id(store), org_id, library_id)
+    cached = _NAMES.get(key)
+    if cached is None:
+        cached = _read_names(store, org_id, library_id)
+        if cached:  # a run writes its processes when it completes: none yet, ask again
+            _NAMES[key] = cached
+            while len(_NAMES) > NAMES_CACHED:
+                _NAMES.popitem(last=False)
+    return cached
+
+
+def _read_names(store: Store, org_id: str, library_id: str) -> list[search.ProcessNames]:
     found = []
     offset = 0
     while True:
