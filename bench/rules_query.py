@@ -2,8 +2,8 @@
 
 Stores `--rules` rules (default 100,000) of one organisation's active library, spread
 over `--processes` processes (default 40) with 12 steps each, worded like discovery's
-four kinds over a vocabulary of step names and actors (seed 20260610), plus as many
-rules again in a second organisation (noise the index must skip). Then it sends each
+four kinds over a vocabulary of step names and actors (seed 20260610), plus `--noise`
+rules (default 10,000) in a second organisation, which the index must skip. Then it sends each
 query of `QUERIES` through the app in-process (Starlette TestClient: authentication,
 validation, both searches, ranking, JSON) `--rounds` times after a warm-up, and prints
 the median and p95 per query and over all. Not a test: nothing here asserts a time.
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", help="PostgreSQL admin URL (default: SQLite file)")
     parser.add_argument("--rules", type=int, default=100_000)
     parser.add_argument("--processes", type=int, default=40)
+    parser.add_argument("--noise", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--seed", type=int, default=20260610)
     args = parser.parse_args(argv)
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         store = open_store(url)
         started = time.perf_counter()
         token = _fill(store, "bench", args.rules, args.processes, rng)
-        _fill(store, "noise", args.rules, args.processes, rng)
+        _fill(store, "noise", args.noise, args.processes, rng)
         if store.backend != "sqlite":
             store._query("ANALYZE rules")  # type: ignore[attr-defined]
         loaded = time.perf_counter() - started
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         store.close()
         result = {
             "backend": "sqlite" if not admin_url else "postgresql",
-            "rules": args.rules, "noiseRules": args.rules, "loadSeconds": round(loaded, 1),
+            "rules": args.rules, "noiseRules": args.noise, "loadSeconds": round(loaded, 1),
             "overall": {"medianMs": round(statistics.median(every), 2),
                         "p95Ms": round(every[int(0.95 * (len(every) - 1))], 2)},
             "queries": figures, "machine": machine(), "command": " ".join(sys.argv),

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_rules_query_benchmark_runs() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.rules_query", "--rules", "400", "--processes", "4",
+        [sys.executable, "-m", "bench.rules_query", "--rules", "400", "--processes", "4", "--noise", "100",
          "--rounds", "1"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -41,6 +41,7 @@ def test_full_text_and_structured_matches(
     assert scores == sorted(scores, reverse=True) and len(results) > 3
     explain = data["explain"]
     assert explain["terms"] == ["sets", "closed", "won"]  # "who" is a stop word
+    assert explain["textMatch"] == "any"  # one rule has all three words: too few
     assert explain["stepMatches"] == [{"processId": "deal-lifecycle", "step": "closed_won"}]
     assert explain["processMatches"] == ["deal-lifecycle"]
     assert explain["textCandidates"] > 0 and explain["structuredCandidates"] > 0
@@ -48,6 +49,11 @@ def test_full_text_and_structured_matches(
     assert (explain["vectorCandidates"], explain["rerankerUsed"], explain["reranked"]) == (
         0, False, 0)  # fmt: skip
     assert meta["total"] >= explain["merged"]
+
+    # enough rules with every word: those only
+    every, meta = query(client, token, q="negotiation closed won", topK=2, include="explain")
+    assert every["explain"]["textMatch"] == "all" and every["explain"]["textCandidates"] == 3
+    assert meta["total"] >= 3 and len(every["results"]) == 2
 
     # stemming: "moves" finds "move"; a word no rule has finds nothing by text
     moved, _ = query(client, token, q="moves", topK=50)

@@ -127,6 +127,7 @@ class Explain(Wire):
 
     strategy: str
     terms: list[str]
+    text_match: Literal["all", "any"]  #: rules with every term, or (too few) with any
     index: str
     text_candidates: int
     structured_candidates: int

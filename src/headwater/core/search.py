@@ -1,8 +1,9 @@
 """Knowledge query (spec §10.3): the query's terms, its structured matches, the ranking.
 
 Pure. A query is split into word terms (letters and digits; `_` and punctuation
-separate words, as both databases' tokenizers do), which become an OR query in the
-database's full-text syntax. Separately, the query's words are matched against the
+separate words, as both databases' tokenizers do), less stop words. The rules with every
+term are searched first; only when they are fewer than asked for, the rules with any
+term (ranking every rule that has one common word is what costs time). Separately, the query's words are matched against the
 library's process names and step names: a step or process named in the query (its
 words, contiguous and in order) is a **structured match**. A rule's score is its text
 score `rank / (1 + rank)` (rank: SQLite's negated bm25, PostgreSQL's ts_rank; both >= 0,
@@ -172,14 +173,14 @@ def terms(query: str) -> list[str]:
     return [w for w in dict.fromkeys(words(query)) if w not in STOP_WORDS][:MAX_TERMS]
 
 
-def fts5_query(found: Sequence[str]) -> str:
-    """An FTS5 MATCH expression: any of the terms (each quoted, so none is an operator)."""
-    return " OR ".join(f'"{t}"' for t in found)
+def fts5_query(found: Sequence[str], every: bool = False) -> str:
+    """An FTS5 MATCH expression: every term, or any (each quoted: none is an operator)."""
+    return (" AND " if every else " OR ").join(f'"{t}"' for t in found)
 
 
-def tsquery(found: Sequence[str]) -> str:
-    """A `to_tsquery` expression: any of the terms (words only, so none is an operator)."""
-    return " | ".join(found)
+def tsquery(found: Sequence[str], every: bool = False) -> str:
+    """A `to_tsquery` expression: every term, or any (words only: none is an operator)."""
+    return (" & " if every else " | ").join(found)
 
 
 class ProcessNames(msgspec.Struct, frozen=True):

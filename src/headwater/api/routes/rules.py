@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -347,11 +347,15 @@ async def knowledge_query(request: Request) -> Response:
         terms = search.terms(query)
         text: list[tuple[str, float, float, StoredRule]] = []
         text_total = 0
+        mode: Literal["all", "any"] = "all"
+        build = search.fts5_query if store.backend == "sqlite" else search.tsquery
         if used == "hybrid" and terms:
-            expression = (
-                search.fts5_query(terms) if store.backend == "sqlite" else search.tsquery(terms)
-            )
-            hits, text_total = store.search_rules(org_id, library_id, expression, 2 * top_k)
+            hits, text_total = store.search_rules(org_id, library_id, build(terms, True), 2 * top_k)
+            if len(hits) < top_k and len(terms) > 1:  # too few with every word: any word
+                mode = "any"
+                hits, text_total = store.search_rules(
+                    org_id, library_id, build(terms, False), 2 * top_k
+                )
             text = [(r.id, r.confidence, search.text_score(rank), r) for r, rank in hits]
         matches = search.structured_matches(query, names)
         structured: list[tuple[str, float, float, StoredRule]] = []
@@ -385,6 +389,7 @@ async def knowledge_query(request: Request) -> Response:
             out.explain = w.Explain(
                 strategy=used,
                 terms=terms,
+                text_match=mode,
                 index="sqlite-fts5" if store.backend == "sqlite" else "postgresql-tsvector",
                 text_candidates=text_total,
                 structured_candidates=structured_total,

@@ -45,7 +45,9 @@ _COMMON = [
         updated_at BIGINT NOT NULL,
         PRIMARY KEY (library_id, id)
     )""",
-    "CREATE INDEX rules_by_id ON rules (org_id, id)",
+    # by id alone: an index led by org_id tempts SQLite's planner (no statistics) to read
+    # every rule of the organisation for queries that filter on library and step
+    "CREATE INDEX rules_by_id ON rules (id)",
     "CREATE INDEX rules_by_step ON rules (library_id, process_id, applies_at_step)",
     """CREATE TABLE rule_reviews (
         org_id {uuid} NOT NULL,
