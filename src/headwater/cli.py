@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import click
 
-from headwater import client_commands
+from headwater import client_commands, rule_commands
 from headwater.config import DEFAULTS, Settings
 
 #: top-level modules of the `server` extra's distributions (pyproject.toml)
@@ -407,6 +407,7 @@ def _tune_gc() -> None:
 main.add_command(client_commands.ingest)
 main.add_command(client_commands.events)
 main.add_command(client_commands.export)
+main.add_command(rule_commands.rules)
 
 
 if __name__ == "__main__":

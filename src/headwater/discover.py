@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -27,6 +27,7 @@ from headwater.core.mapping import Mapping, parse_mappings
 from headwater.core.models import RecordVersion, Source
 from headwater.core.process import (
     STEP_FIELDS,
+    Case,
     ProcessBuilder,
     StepEvent,
     case_of,
@@ -35,6 +36,7 @@ from headwater.core.process import (
 )
 from headwater.ids import now_micros
 from headwater.normalize import LeaseLost
+from headwater.rule_discovery import RuleFolder
 from headwater.store.base import Store
 from headwater.store.knowledge import CaseEventRow
 
@@ -74,6 +76,12 @@ class _SourceRules:
         return tuple(b'"field":' + _encode(name) for name in self.candidates)
 
 
+class CaseConsumer(Protocol):
+    """Folds the cases the collector builds (scope, entity type, step field; None = actions)."""
+
+    def add(self, scope: str, entity_type: str, step_field: str | None, case: Case) -> None: ...
+
+
 class Collector:
     """Folds entities into the processes of every (scope, entity type)."""
 
@@ -81,6 +89,7 @@ class Collector:
         self.top_variants = top_variants
         self.scopes: dict[tuple[str, str], _Scope] = {}
         self.events_read = 0
+        self.consumers: list[CaseConsumer] = []
 
     def scope(self, scope: str, entity_type: str, named: Sequence[str]) -> _Scope:
         found = self.scopes.get((scope, entity_type))
@@ -111,9 +120,11 @@ class Collector:
             fields = [None] if not (scopes[0].fields_seen and scopes[1].fields_seen) else []
         for name in fields:
             case = case_of(events, name)  # built once, folded into both scopes
-            for scope in scopes:
+            for scope_key, scope in zip((ALL_SOURCES, source_id), scopes, strict=True):
                 if (name is None) != scope.fields_seen:
                     self._builder(scope, name).add(case)
+                    for consumer in self.consumers:
+                        consumer.add(scope_key, entity_type, name, case)
 
     def _builder(self, scope: _Scope, name: str | None) -> ProcessBuilder:
         builder = scope.builders.get(name)
@@ -159,6 +170,8 @@ def run_discovery(
     # none committed while this run reads is counted as seen.
     feed_seq = store.feed_position(org_id)
     collector = Collector(claimed.parameters.topVariants)
+    rule_folder = RuleFolder()
+    collector.consumers.append(rule_folder)
     lease = _Lease(store, claimed.id, worker_id, lease_micros)
     for source in _sources(store, org_id):
         mapped = _rules_of(source)
@@ -176,12 +189,15 @@ def run_discovery(
             for entity, r in zip(entities, rules, strict=True):
                 collector.add(source.id, step_events(entity, r, source.id, payloads), r)
     rows = collector.rows(claimed.id)
+    found_rules = rule_folder.rules(store, org_id, rows, claimed.parameters)
     with store.write() as tx:
         # Two runs of one organisation finishing at once must switch the active library one
         # after the other (libraries_active allows one): the feed lock orders them.
         tx.lock_feed(org_id)
         tx.insert_processes(org_id, rows)
-        counts = (sum(1 for r in rows if r.scope == ALL_SOURCES), 0, collector.events_read)
+        tx.insert_rules(org_id, claimed.id, found_rules, now_micros())
+        processes = sum(1 for r in rows if r.scope == ALL_SOURCES)
+        counts = (processes, len(found_rules), collector.events_read)
         if not tx.complete_library(claimed.id, org_id, worker_id, counts, feed_seq, now_micros()):
             raise LeaseLost(claimed.id)
     return collector.events_read

@@ -22,6 +22,7 @@ from headwater.core.models import (
     Scope,
     SourceStatus,
 )
+from headwater.core.rules import REVIEW_STATUSES, RULE_KINDS
 from headwater.store.urls import backend_of, sqlite_path
 
 #: (table, column) -> the values its CHECK allows, from the Python side
@@ -32,6 +33,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("actor_aliases", "kind"): frozenset(AliasKind),
     ("libraries", "status"): frozenset(BatchStatus),  # a run moves through a batch's states
     ("libraries", "origin"): frozenset(LibraryOrigin),
+    ("rules", "kind"): frozenset(RULE_KINDS),
+    ("rules", "review_status"): frozenset(REVIEW_STATUSES),
 }
 
 _SQLITE_CHECK = re.compile(r"CHECK \((\w+) IN \(([^)]*)\)\)")

@@ -24,6 +24,7 @@ from headwater.api.routes import (
     keys,
     knowledge,
     records,
+    rules,
     sources,
 )
 from headwater.api.routes import export as export_routes
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             *actors.routes,
             *export_routes.routes,
             *knowledge.routes,
+            *rules.routes,
             *health.metrics_routes,
             *docs.routes,
         ],

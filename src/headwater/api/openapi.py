@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from headwater.api import rules_wire as rw
 from headwater.api import schemas as s
 from headwater.api.routes.keys import CreateKey
 from headwater.core.knowledge import DiscoverParameters
@@ -73,6 +74,7 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     query: tuple[tuple[str, dict[str, Any]], ...] = ()
     paginated: bool = False
+    required_query: tuple[str, ...] = ()
     idempotent: bool = False
     tags: tuple[str, ...] = field(default=())
     #: for a non-envelope body (`data` None): its media type and what it is
@@ -109,6 +111,22 @@ PROCESS_FILTERS = (
     ("sourceId", UUID),
     ("libraryId", {**UUID, "description": "Default: the active library."}),
 )
+
+RULE_FILTERS = (
+    ("reviewStatus", {"type": "string", "enum": ["inferred", "confirmed", "rejected", "modified"]}),
+    ("libraryId", {**UUID, "description": "Default: the active library."}),
+    ("processId", {"type": "string", "minLength": 1, "maxLength": 200}),
+    ("search", {"type": "string", "minLength": 1, "maxLength": 200,
+                "description": "Case-insensitive substring of the description."}),
+)  # fmt: skip
+QUERY_PARAMS = (
+    ("q", {"type": "string", "minLength": 1, "maxLength": 500}),
+    ("strategy", {"type": "string", "enum": ["auto", "structured", "hybrid", "graph"],
+                  "default": "auto"}),
+    ("topK", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}),
+    ("libraryId", {**UUID, "description": "Default: the active library."}),
+    ("include", {"type": "string", "enum": ["explain"]}),
+)  # fmt: skip
 
 ENDPOINTS = [
     Endpoint("POST", "/v1/sources", "Create a custom source", "ingest", 201, s.SourceOut,
@@ -183,12 +201,32 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/processes/{processId}", "One process: steps, transitions, variants",
              "read", 200, s.ProcessOut, errors=(400, 404), query=PROCESS_FILTERS,
              tags=("processes",)),
+    Endpoint("GET", "/v1/rules", "Rules of the active library, with memories", "read", 200,
+             list[rw.RuleSummary], errors=(400, 404), query=RULE_FILTERS + PAGE, paginated=True,
+             tags=("rules",)),
+    Endpoint("GET", "/v1/rules/{ruleId}", "One rule: condition and evidence", "read", 200,
+             rw.RuleOut, errors=(400, 404), query=PROCESS_FILTERS[1:], tags=("rules",)),
+    Endpoint("PATCH", "/v1/rules/{ruleId}", "Review a rule (carries over to later runs)", "admin",
+             200, rw.RuleOut, body=rw.RulePatch, errors=(400, 404, 409, 413, 415, 422),
+             idempotent=True, tags=("rules",)),
+    Endpoint("GET", "/v1/rules/{ruleId}/provenance",
+             "Rule -> run -> evidence events -> raw record versions -> sources", "read", 200,
+             rw.ProvenanceOut, errors=(400, 404), query=PROCESS_FILTERS[1:], tags=("rules",)),
+    Endpoint("GET", "/v1/knowledge/query", "Full-text and structured search over rules", "read",
+             200, rw.QueryOut, errors=(400, 404), query=QUERY_PARAMS, required_query=("q",),
+             tags=("knowledge",)),
+    Endpoint("POST", "/v1/knowledge/memory", "Teach a memory (stored as a human-asserted rule)",
+             "ingest", 202, rw.MemoryAck, body=rw.MemoryIn, errors=(400, 404, 409, 413, 415, 422),
+             idempotent=True, tags=("knowledge",)),
+    Endpoint("GET", "/v1/knowledge/memory/{memoryId}", "One memory", "read", 200, rw.MemoryOut,
+             errors=(404,), tags=("knowledge",)),
     Endpoint("GET", "/healthz", "Liveness", None, 200, s.Health, tags=("operations",)),
     Endpoint("GET", "/readyz", "Readiness: storage reachable, schema current", None, 200, s.Health,
              tags=("operations",)),
 ]  # fmt: skip
 
-UUID_PARAMS = {"sourceId", "batchId", "eventId", "versionId", "actorId", "keyId", "libraryId"}
+UUID_PARAMS = {"sourceId", "batchId", "eventId", "versionId", "actorId", "keyId", "libraryId",
+               "ruleId", "memoryId"}  # fmt: skip
 
 
 def _types() -> list[Any]:
@@ -227,7 +265,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         schema = UUID if name in UUID_PARAMS else {"type": "string", "minLength": 1}
         parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
     parameters += [
-        {"name": n, "in": "query", "required": False, "schema": sch} for n, sch in endpoint.query
+        {"name": n, "in": "query", "required": n in endpoint.required_query, "schema": sch}
+        for n, sch in endpoint.query
     ]
     if endpoint.idempotent:
         parameters.append(

@@ -36,6 +36,7 @@ from headwater.client._export import Destination, ExportResult, Kind, ProgressCa
 from headwater.client._export import event_total as _event_total
 from headwater.client._export import export_call as _export_call
 from headwater.client.errors import HeadwaterError
+from headwater.client.knowledge import AsyncKnowledge, AsyncRules
 from headwater.client.models import (
     Actor,
     ApiKey,
@@ -108,6 +109,8 @@ class AsyncHeadwaterClient:
         self.actors = AsyncActors(self)
         self.keys = AsyncKeys(self)
         self.export = AsyncExport(self)
+        self.rules = AsyncRules(self.call)
+        self.knowledge = AsyncKnowledge(self.call)
 
     async def call(self, call: Call[T]) -> T:
         attempt = 0

@@ -34,6 +34,7 @@ from headwater.client._export import Destination, ExportResult, Kind, ProgressCa
 from headwater.client._export import event_total as _event_total
 from headwater.client._export import export_call as _export_call
 from headwater.client.errors import HeadwaterError
+from headwater.client.knowledge import Knowledge, Rules
 from headwater.client.models import (
     Actor,
     ApiKey,
@@ -111,6 +112,8 @@ class HeadwaterClient:
         self.actors = Actors(self)
         self.keys = Keys(self)
         self.export = Export(self)
+        self.rules = Rules(self.call)
+        self.knowledge = Knowledge(self.call)
 
     # plumbing
     def call(self, call: Call[T]) -> T:

@@ -36,6 +36,7 @@ from headwater.core.models import (
     StoredEvent,
 )
 from headwater.core.outcome import VersionIdentity
+from headwater.core.rules import Rule, RuleFilter, StoredRule
 
 if TYPE_CHECKING:
     from headwater.store.console import ConsoleSession, OrgTotals, SeriesPoint
@@ -140,6 +141,22 @@ class WriteTx(Protocol):
     ) -> None: ...
     def fail_library(
         self, library_id: str, worker_id: str, code: str, message: str, now: int
+    ) -> None: ...
+
+    # rules, reviews and memories (store/rules.py)
+    def insert_rules(
+        self, org_id: str, library_id: str, rules: Sequence[Rule], now: int
+    ) -> None: ...
+    def insert_memory(self, rule: StoredRule) -> None: ...
+    def get_rule(self, org_id: str, rule_id: str, library_id: str | None) -> StoredRule | None: ...
+    def review_rule(
+        self,
+        org_id: str,
+        rule_id: str,
+        status: str,
+        description: str | None,
+        key_id: str,
+        now: int,
     ) -> None: ...
 
     # idempotency keys
@@ -324,3 +341,19 @@ class Store(Protocol):
         self, org_id: str, search: str | None, after_id: str | None, limit: int
     ) -> list[ActorView]: ...
     def merged_actors(self, org_id: str, actor_id: str) -> list[ActorView]: ...
+    # rules, reviews and memories (store/rules.py)
+    def list_rules(
+        self, org_id: str, filters: RuleFilter, limit: int, offset: int
+    ) -> Page[StoredRule]: ...
+    def get_rule(self, org_id: str, rule_id: str, library_id: str | None) -> StoredRule | None: ...
+    def search_rules(
+        self, org_id: str, library_id: str | None, query: str, limit: int
+    ) -> tuple[list[tuple[StoredRule, float]], int]: ...
+    def rules_at_steps(
+        self,
+        org_id: str,
+        library_id: str | None,
+        process_id: str,
+        steps: Sequence[str],
+        limit: int,
+    ) -> tuple[list[StoredRule], int]: ...

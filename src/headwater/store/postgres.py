@@ -38,6 +38,7 @@ from headwater.store.knowledge import (
     KnowledgeWriteTx,
     case_event,
 )
+from headwater.store.rules import RuleReads, RuleWriteTx
 from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -97,7 +98,7 @@ VERSIONS_BY_IDENTITY = (
 
 
 class PostgresStore(
-    ConsoleReads, PostgresClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads
+    ConsoleReads, RuleReads, PostgresClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads
 ):
     backend = "postgresql"
 
@@ -199,7 +200,7 @@ class PostgresStore(
         self.pool.close()
 
 
-class PostgresWriteTx(ConsoleWriteTx, KnowledgeWriteTx, SqlWriteTx):
+class PostgresWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx):
     share_lock = " FOR SHARE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 

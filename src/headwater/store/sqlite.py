@@ -39,6 +39,7 @@ from headwater.store.console import ConsoleReads, ConsoleWriteTx
 from headwater.store.export import ExportReads
 from headwater.store.history import HistoryReads
 from headwater.store.knowledge import KnowledgeReads, KnowledgeWriteTx
+from headwater.store.rules import RuleReads, RuleWriteTx
 from headwater.store.shared import (
     RECORD_KEYS_AFTER,
     SqlReads,
@@ -84,7 +85,7 @@ def _translated() -> Iterator[None]:
 
 
 class SqliteStore(
-    ConsoleReads, SqliteClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads
+    ConsoleReads, RuleReads, SqliteClaimants, KnowledgeReads, SqlReads, HistoryReads, ExportReads
 ):
     backend = "sqlite"
     events_by_entity = "events e INDEXED BY events_by_entity"  # store/export.py says why
@@ -204,7 +205,7 @@ class _Checkpointer(threading.Thread):
             self.join()
 
 
-class SqliteWriteTx(ConsoleWriteTx, KnowledgeWriteTx, SqlWriteTx):
+class SqliteWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx):
     def __init__(self, connection: sqlite3.Connection, instance_id: str) -> None:
         self.connection = connection
         self.instance_id = instance_id

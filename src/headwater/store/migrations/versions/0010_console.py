@@ -1,7 +1,7 @@
 """The console: server-side sessions, and the indexes its pages read through.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01
 
 A session row maps the SHA-256 of an opaque random session id (the cookie) to the API
@@ -23,7 +23,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
