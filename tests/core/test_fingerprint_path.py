@@ -177,13 +177,17 @@ def test_refused_payloads_never_become_known_so_they_stay_refused() -> None:
         assert parse(bad) == parse(bad, Lookup({})) and parse(bad)[0] == "refused"
 
 
-def test_a_first_load_asks_for_a_sample_of_keys_only() -> None:
+def test_a_request_without_resent_bytes_asks_for_a_sample_of_keys_only() -> None:
     items = [(f"r{i}", b'{"a":1}', False, TS) for i in range(100)]
     lookup = Lookup({})
-    parse_request(body_of(items), lookup)
+    parse_request(body_of(items), lookup)  # a first load: no heads
     assert len(lookup.asked) == 1 and len(lookup.asked[0]) == 8
-    # once some heads are known, every key is asked for
     _, stored = parse_request(body_of(items))
+    changed = [(rid, b'{"a":2}', deleted, ts) for rid, _, deleted, ts in items]
+    lookup = Lookup(heads_of(stored))
+    parse_request(body_of(changed), lookup)  # heads exist, but every payload changed
+    assert [len(keys) for keys in lookup.asked] == [8]
+    # once a sampled payload is its head's very bytes, every key is asked for
     lookup = Lookup(heads_of(stored))
     _, again = parse_request(body_of(items), lookup)
     assert [len(keys) for keys in lookup.asked] == [8, 100]

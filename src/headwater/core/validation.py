@@ -219,18 +219,26 @@ def _fast_path(
     return checked
 
 
-#: keys asked for first: a request none of whose sampled records has a fingerprinted head
-#: (a first load) skips the lookup of the rest
+#: records whose heads are asked for first: when none of them is a byte-identical re-send
+#: (a first load, or a sync of changed records), the rest are not looked up
 SAMPLE = 8
 
 
 def _known(typed: _TypedEnvelope, source_id: str, lookup: KnownLookup) -> Mapping[RecordKey, Known]:
     """The fingerprints storage knows for this request's records. A sample spread over the
-    request is asked for first, so a first load pays for `SAMPLE` probes, not 500."""
-    keys = [RecordKey(r.entityType, r.recordId) for r in typed.records]
+    request is asked for first: only if one of its payloads is its head's very bytes is
+    the whole request looked up, so other loads pay for `SAMPLE` probes, not 500."""
+    records = typed.records
+    keys = [RecordKey(r.entityType, r.recordId) for r in records]
     if len(keys) > 2 * SAMPLE:
-        sample = keys[:: len(keys) // SAMPLE][:SAMPLE]
-        if not lookup(source_id, sample):
+        step = len(keys) // SAMPLE
+        sample = {keys[i]: records[i] for i in range(0, step * SAMPLE, step)}
+        found = lookup(source_id, list(sample))
+        if not any(
+            known[0] == canonical.raw_fingerprint(bytes(r.payload), r.deleted is True)
+            for key, r in sample.items()
+            if (known := found.get(key)) is not None
+        ):
             return {}
     return lookup(source_id, keys)
 
