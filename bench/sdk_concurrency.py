@@ -23,7 +23,12 @@ import msgspec
 from bench import data, server
 from headwater.client import HeadwaterClient
 
-_records = msgspec.json.Decoder(dict[str, list[msgspec.Raw]])
+
+class _Body(msgspec.Struct):
+    records: list[msgspec.Raw]
+
+
+_records = msgspec.json.Decoder(_Body)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     dataset = data.generate(args.records, args.seed)
-    texts = [bytes(r) for body in dataset.first for r in _records.decode(body)["records"]]
+    texts = [bytes(r) for body in dataset.first for r in _records.decode(body).records]
     print(f"{len(texts):,} records; load average {server.loadavg():.1f} at the start")
     with tempfile.TemporaryDirectory(prefix="headwater-sdk-") as workdir:
         databases = server.Databases(args.database_url, Path(workdir))
