@@ -235,6 +235,21 @@ def test_helpers() -> None:
     assert utc_rfc3339(12) is None
 
 
+@pytest.mark.parametrize("value", [0, 65, "4", True, 2.5])
+def test_concurrency_in_the_config_must_be_a_whole_number_1_to_64(
+    tmp_path: Path, value: Any
+) -> None:
+    config = tmp_path / "config.json"
+    base = {"base_url": "http://127.0.0.1:9", "api_key": "sk_live_x", "source_id": "s"}
+    config.write_text(json.dumps({**base, "concurrency": value}))
+    with pytest.raises(TargetError, match="concurrency"):
+        Config.load(str(config))
+    config.write_text(json.dumps({**base, "concurrency": 8}))
+    assert Config.load(str(config)).concurrency == 8
+    config.write_text(json.dumps(base))
+    assert Config.load(str(config)).concurrency == 4
+
+
 def test_bad_input_and_config_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"base_url": "http://127.0.0.1:9", "api_key": "sk_live_x"}))
