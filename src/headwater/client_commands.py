@@ -161,6 +161,13 @@ class Progress:
     "Default: <file>.rejected.jsonl beside each input.",
 )
 @click.option("--wait/--no-wait", default=False, show_default=True, help="Wait until normalized.")
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Requests in flight at once. Versions of one record are still sent in file order.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @base_url_option
@@ -178,6 +185,7 @@ def ingest(
     delimiter: str,
     rejected_path: Path | None,
     wait: bool,
+    concurrency: int,
     progress: bool,
     as_json: bool,
     base_url: str,
@@ -227,7 +235,7 @@ def ingest(
                 reports.append(
                     importer.import_file(
                         client, source_id, path, formats[path], columns, writer, bar.update,
-                        wait,
+                        wait, concurrency,
                     )
                 )  # fmt: skip
             finally:

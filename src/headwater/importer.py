@@ -26,6 +26,7 @@ from typing import IO, Any, Literal
 import msgspec
 
 from headwater.client import (
+    DEFAULT_CONCURRENCY,
     BatchReport,
     HeadwaterClient,
     HeadwaterError,
@@ -330,8 +331,10 @@ def import_file(
     rejected: RejectedWriter,
     progress: Callable[[int, int], None] | None = None,
     wait: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> FileReport:
-    """Send one file through `ingest_all`; `progress(bytes_done, records_done)` per request."""
+    """Send one file through `ingest_all` (`concurrency` requests in flight; reports come
+    in input order); `progress(bytes_done, records_done)` per request."""
     started = time.monotonic()
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     mapper = RowMapper(columns, now)
@@ -365,7 +368,12 @@ def import_file(
 
     try:
         report.result = client.ingest_all(
-            source_id, records(), wait=wait, on_batch=on_batch, collect_rejected=False
+            source_id,
+            records(),
+            wait=wait,
+            on_batch=on_batch,
+            collect_rejected=False,
+            concurrency=concurrency,
         )
     except HeadwaterError as exc:
         if isinstance(exc.partial, IngestResult):

@@ -39,10 +39,14 @@ class IngestResult:
     results: list[RecordResult]
 
 
-def validate(body: bytes) -> ValidatedRequest:
-    """Whole-request checks (400 on failure), then each record on its own."""
+def validate(body: bytes, lookup: validation.KnownLookup | None = None) -> ValidatedRequest:
+    """Whole-request checks (400 on failure), then each record on its own.
+
+    `lookup(source_id, keys)` (e.g. `partial(store.known_payloads, org_id)`) lets payload
+    bytes identical to their head's skip canonicalization (`validation.check_record`).
+    """
     try:
-        source_id, checked = validation.parse_request(body)
+        source_id, checked = validation.parse_request(body, lookup)
     except validation.RequestInvalid as exc:
         raise errors.ValidationFailed(
             str(exc), [{"field": d.field, "message": d.message} for d in exc.details]
@@ -75,8 +79,9 @@ def apply(
 
     if plan.versions:  # a replay stores nothing: no statement, no round trip
         tx.insert_versions(org_id, source.id, batch_id, plan.versions, now)
-    if plan.heads:
-        tx.upsert_heads(org_id, source.id, plan.heads)
+    heads = {**plan.fingerprints, **plan.heads}
+    if heads:
+        tx.upsert_heads(org_id, source.id, heads)
     nothing_to_do = plan.accepted == 0
     batch = Batch(
         id=batch_id,

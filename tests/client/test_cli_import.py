@@ -347,3 +347,32 @@ def test_a_json_array_of_flat_rows(live_loader: Live, tmp_path: Path) -> None:
         payload = http.get(f"/v1/records/versions/{record['data']['head']['versionId']}/payload")
     assert record["data"]["head"]["sourceUpdatedAt"] == "2026-06-10T12:03:00Z"
     assert payload.json() == {"title": "Ticket 5", "status": "open"}
+
+
+@pytest.mark.backends("sqlite")
+def test_concurrent_requests_keep_one_records_versions_in_file_order(
+    live_loader: Live, tmp_path: Path
+) -> None:
+    """deal-0 is in the 1st, 2nd and 3rd request with the same sourceUpdatedAt: arrival
+    decides (spec §4.3), so the file's last version must end as the head, as it would
+    one request at a time."""
+    lines = [deal(i) for i in range(1200)]
+    for position, stage in ((600, "won"), (1100, "lost")):
+        lines[position] = {**deal(0), "payload": {**deal(0)["payload"], "stage": stage}}
+    path = tmp_path / "deals.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    source = live_loader.new_source("concurrency")
+
+    result = run(live_loader, "ingest", "--source", source, str(path), "--concurrency", "4",
+                 "--json", "--no-progress")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    totals = summary(result)["totals"]
+    assert (totals["created"], totals["superseded"]) == (1198, 2), totals
+    with live_loader.http() as http:
+        head = http.get(f"/v1/sources/{source}/records/deal/deal-0").json()["data"]["head"]
+        payload = http.get(f"/v1/records/versions/{head['versionId']}/payload").json()
+    assert payload["stage"] == "lost"
+
+    for bad in ("0", "65", "x"):
+        refused = run(live_loader, "ingest", "--source", source, str(path), "--concurrency", bad)
+        assert refused.exit_code == 2 and "--concurrency" in refused.output

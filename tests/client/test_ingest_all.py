@@ -91,7 +91,7 @@ def _client(server: FakeServer, sleeps: list[float] | None = None) -> HeadwaterC
 
 def test_requests_hold_at_most_500_records_each_with_its_own_key() -> None:
     server = FakeServer()
-    result = _client(server).ingest_all(SOURCE, (deal(i) for i in range(1234)))
+    result = _client(server).ingest_all(SOURCE, (deal(i) for i in range(1234)), concurrency=1)
     sizes = [len(json.loads(body)["records"]) for body in server.bodies]
     assert sizes == [500, 500, 234]
     assert len(set(server.keys)) == 3
@@ -104,7 +104,7 @@ def test_requests_stay_under_10_MiB_measured_on_the_encoded_body() -> None:
     server = FakeServer()
     big = "x" * 700_000  # ~0.7 MB of payload each: 14 fit in 10 MiB, not 15
     records = [{**deal(i), "payload": {"blob": big, "n": "é" * i}} for i in range(40)]
-    result = _client(server).ingest_all(SOURCE, records)
+    result = _client(server).ingest_all(SOURCE, records, concurrency=1)
     assert result.created == 40
     assert len(server.bodies) == 3
     assert all(len(body) <= MAX_REQUEST_BYTES for body in server.bodies)
@@ -212,7 +212,7 @@ def test_final_answers_are_not_retried(status: int, code: str) -> None:
 def test_a_final_error_midway_carries_what_was_done_before_it() -> None:
     server = FakeServer([None, _error(404, "NOT_FOUND")])
     with pytest.raises(HeadwaterError) as failed:
-        _client(server).ingest_all(SOURCE, (deal(i) for i in range(1200)))
+        _client(server).ingest_all(SOURCE, (deal(i) for i in range(1200)), concurrency=1)
     assert failed.value.partial is not None
     assert (failed.value.partial.records, failed.value.partial.created) == (500, 500)
     assert failed.value.partial.batch_ids == ["b0"]
@@ -234,7 +234,7 @@ def test_the_async_client_splits_and_retries_the_same_way() -> None:
             "sk_live_test", "http://headwater.test", transport=httpx.MockTransport(server),
             sleep=sleep,
         ) as client:  # fmt: skip
-            return await client.ingest_all(SOURCE, records())
+            return await client.ingest_all(SOURCE, records(), concurrency=1)
 
     result = asyncio.run(run())
     assert [len(json.loads(b)["records"]) for b in server.bodies] == [500, 500, 1]

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -101,11 +102,13 @@ class StateOut(io.StringIO):
 
 def run_target(lines: list[str], reject: set[str] | None = None,
                **config: Any) -> tuple[int, list[tuple[str, Any]], Recorder, str]:  # fmt: skip
-    timeline: list[tuple[str, Any]] = []
-    fake = Recorder(timeline, reject)
+    given: Recorder | None = config.get("fake")
+    timeline: list[tuple[str, Any]] = given.timeline if given is not None else []
+    fake = given or Recorder(timeline, reject)
     log = io.StringIO()
     settings = Config(base_url="http://headwater.test", api_key="sk_live_test", source_id="s",
-                      entity_types=config.get("entity_types", {}))  # fmt: skip
+                      entity_types=config.get("entity_types", {}),
+                      concurrency=config.get("concurrency", 4))  # fmt: skip
     with HeadwaterClient("sk_live_test", "http://headwater.test",
                          transport=httpx.MockTransport(fake)) as client:  # fmt: skip
         code = Target(client, settings, StateOut(timeline), log).run(lines)
@@ -119,7 +122,7 @@ def test_state_is_emitted_only_after_the_records_before_it_are_acknowledged() ->
     lines += [record("deals", {"id": i}) for i in range(3, 703)]
     lines += [state("s2"), record("deals", {"id": 703}), record("deals", {"id": 704}), state("s3")]
 
-    code, timeline, _, _ = run_target(lines)
+    code, timeline, _, _ = run_target(lines, concurrency=1)  # one request at a time
 
     assert code == 0
     kinds = [(kind, value if kind == "state" else len(value)) for kind, value in timeline]
@@ -128,6 +131,45 @@ def test_state_is_emitted_only_after_the_records_before_it_are_acknowledged() ->
     # worth writing then.
     assert kinds == [("state", "s0"), ("post", 500), ("state", "s1"), ("post", 205),
                      ("state", "s3")]  # fmt: skip
+
+
+class SlowFirstAnswer(Recorder):
+    """Answers the first request only after the second arrived: answers come out of order."""
+
+    def __init__(self, timeline: list[tuple[str, Any]]) -> None:
+        super().__init__(timeline)
+        self.second = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return super().__call__(request)
+        first = json.loads(request.content)["records"][0]["recordId"]
+        if first == "0":
+            self.second.wait(5.0)
+        with self.lock:
+            response = super().__call__(request)
+            self.timeline.append(("answer", first))
+        self.second.set()
+        return response
+
+
+def test_with_requests_in_flight_state_still_waits_for_every_record_before_it() -> None:
+    lines = [schema("deals", ["id"]), state("s0")]
+    lines += [record("deals", {"id": i}) for i in range(3)]
+    lines += [state("s1")]
+    lines += [record("deals", {"id": i}) for i in range(3, 703)]
+    lines += [state("s2"), record("deals", {"id": 703}), record("deals", {"id": 704}), state("s3")]
+    timeline: list[tuple[str, Any]] = []
+    fake = SlowFirstAnswer(timeline)
+
+    code, _, _, _ = run_target(lines, fake=fake, concurrency=4)
+
+    assert code == 0
+    events = [(kind, value) for kind, value in timeline if kind != "post"]
+    # the second request is answered first; s1 still waits for the first one's answer
+    assert events == [("state", "s0"), ("answer", "500"), ("answer", "0"), ("state", "s1"),
+                      ("state", "s3")]  # fmt: skip
 
 
 def test_after_a_rejected_record_no_state_moves_the_bookmark() -> None:
@@ -191,6 +233,21 @@ def test_helpers() -> None:
     assert utc_rfc3339("2026-06-10") == "2026-06-10T00:00:00Z"
     assert utc_rfc3339("not a date") is None
     assert utc_rfc3339(12) is None
+
+
+@pytest.mark.parametrize("value", [0, 65, "4", True, 2.5])
+def test_concurrency_in_the_config_must_be_a_whole_number_1_to_64(
+    tmp_path: Path, value: Any
+) -> None:
+    config = tmp_path / "config.json"
+    base = {"base_url": "http://127.0.0.1:9", "api_key": "sk_live_x", "source_id": "s"}
+    config.write_text(json.dumps({**base, "concurrency": value}))
+    with pytest.raises(TargetError, match="concurrency"):
+        Config.load(str(config))
+    config.write_text(json.dumps({**base, "concurrency": 8}))
+    assert Config.load(str(config)).concurrency == 8
+    config.write_text(json.dumps(base))
+    assert Config.load(str(config)).concurrency == 4
 
 
 def test_bad_input_and_config_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

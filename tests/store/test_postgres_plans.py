@@ -14,7 +14,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from headwater.store.postgres import HEADS_BY_KEY, VERSIONS_BY_IDENTITY, PostgresStore
+from headwater.store.postgres import (
+    HEADS_BY_KEY,
+    KNOWN_BY_KEY,
+    VERSIONS_BY_IDENTITY,
+    PostgresStore,
+)
 from headwater.store.shared import RECORD_KEYS_AFTER, VERSIONS_BETWEEN
 from tests.store.plans import assert_probes, plan_nodes
 
@@ -54,6 +59,16 @@ def test_heads_are_probed_by_key(filled: psycopg.Connection[Any]) -> None:
     asked = [i for i in ASKED if i <= STORED]
     params = (["deal"] * len(ASKED), [f"d-{i}" for i in ASKED], SOURCE)
     nodes = plan_nodes(filled, HEADS_BY_KEY, params)
+    assert_probes(nodes, "record_heads", len(ASKED), len(asked))
+
+
+def test_known_payloads_are_probed_by_key(filled: psycopg.Connection[Any]) -> None:
+    """Ingest's fast-path read, before the transaction (`PostgresStore.known_payloads`)."""
+    filled.execute("UPDATE record_heads SET raw_fingerprint = content_hash")
+    filled.commit()
+    asked = [i for i in ASKED if i <= STORED]
+    params = (["deal"] * len(ASKED), [f"d-{i}" for i in ASKED], SOURCE, ORG)
+    nodes = plan_nodes(filled, KNOWN_BY_KEY, params)
     assert_probes(nodes, "record_heads", len(ASKED), len(asked))
 
 

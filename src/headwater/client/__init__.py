@@ -14,6 +14,7 @@ Depends on httpx and msgspec only; it imports nothing of the server.
 from __future__ import annotations
 
 from headwater.client._core import (
+    DEFAULT_CONCURRENCY,
     MAX_RECORDS_PER_REQUEST,
     MAX_REQUEST_BYTES,
     RetryPolicy,
@@ -51,6 +52,7 @@ from headwater.client.models import (
 from headwater.client.sync import EventFeed, HeadwaterClient
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "MAX_RECORDS_PER_REQUEST",
     "MAX_REQUEST_BYTES",
     "Actor",

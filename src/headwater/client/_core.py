@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,6 +39,10 @@ T = TypeVar("T")
 #: spec §4.1: at most 500 records and 10 MiB per request
 MAX_RECORDS_PER_REQUEST = 500
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+#: `ingest_all`'s requests in flight at once: what the benchmark's four senders get from
+#: one server process (docs/PERFORMANCE.md); more only queue on the server
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 64
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -320,6 +325,7 @@ class Sender:
         self.retry = retry
         self.rng = rng or random.Random()
         self.retries = 0  #: attempts beyond the first, over this client's lifetime
+        self._lock = threading.Lock()  # `ingest_all` retries from several threads
 
     def outcome(self, response: httpx.Response | None, exc: Exception | None) -> HeadwaterError:
         if response is not None:
@@ -331,8 +337,9 @@ class Sender:
         """Seconds to wait before trying again, or None to give up and raise `error`."""
         if not error.retryable or attempt >= self.retry.max_attempts:
             return None
-        self.retries += 1
-        return self.retry.delay(attempt, error.retry_after, self.rng)
+        with self._lock:
+            self.retries += 1
+            return self.retry.delay(attempt, error.retry_after, self.rng)
 
 
 # ---------------------------------------------------------------------------- ingest_all
@@ -378,6 +385,8 @@ class Chunk:
     indices: list[int]  #: position in the input of each record of the request
     items: list[bytes]
     client_rejected: list[RejectedRecord] = field(default_factory=list)
+    #: (entityType, recordId) of each record that names both as strings
+    keys: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def start(self) -> int:
@@ -419,6 +428,7 @@ class Chunker:
         self._items: list[bytes] = []
         self._indices: list[int] = []
         self._rejected: list[RejectedRecord] = []
+        self._keys: set[tuple[str, str]] = set()
         self._size = self._overhead
 
     def _flush(self) -> Chunk:
@@ -427,6 +437,7 @@ class Chunker:
             self._indices,
             self._items,
             self._rejected,
+            self._keys,
         )
         self._reset()
         return chunk
@@ -456,6 +467,9 @@ class Chunker:
             cost = len(text)
         self._items.append(text)
         self._indices.append(index)
+        key = record_key(record, text)
+        if key is not None:
+            self._keys.add(key)
         self._size += cost
         return full
 
@@ -478,6 +492,99 @@ def chunk_records(
     last = chunker.finish()
     if last is not None:
         yield last
+
+
+class _KeyFields(msgspec.Struct):
+    entityType: Any = None
+    recordId: Any = None
+
+
+_key_decoder = msgspec.json.Decoder(_KeyFields)
+
+
+def record_key(record: Any, text: bytes) -> tuple[str, str] | None:
+    """The record's (entityType, recordId) when both are strings; bytes are decoded for
+    them (other fields skipped). None for a record the server will reject anyway."""
+    if isinstance(record, Record):
+        return record.entity_type, record.record_id
+    if isinstance(record, Mapping):
+        entity_type, record_id = record.get("entityType"), record.get("recordId")
+    else:
+        try:
+            fields = _key_decoder.decode(text)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        entity_type, record_id = fields.entityType, fields.recordId
+    if isinstance(entity_type, str) and isinstance(record_id, str):
+        return entity_type, record_id
+    return None
+
+
+def check_concurrency(concurrency: int) -> int:
+    if (
+        not isinstance(concurrency, int)
+        or isinstance(concurrency, bool)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
+        raise ValueError(f"concurrency must be a whole number 1-{MAX_CONCURRENCY}")
+    return concurrency
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one request of `ingest_all` brought back: the 202 answer and, when outcomes
+    were asked for, the batch (`forbidden`: the key may not read batches)."""
+
+    ack: BatchAck
+    batch: Batch | None
+    asked: bool
+    forbidden: bool = False
+
+
+class Window(Generic[T]):
+    """The requests of `ingest_all` in flight, oldest first, each with its records' keys.
+
+    A new request waits (its caller settles the oldest first) while `concurrency`
+    requests are in flight, or while an earlier one in flight holds one of its records:
+    versions of one record therefore reach the server in input order, as they would one
+    request at a time, and requests are settled (totals, `on_batch`) in input order.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = check_concurrency(concurrency)
+        self.entries: list[tuple[Chunk, T | None]] = []
+
+    def must_wait(self, chunk: Chunk) -> bool:
+        if not self.entries:
+            return False
+        if len(self.entries) >= self.concurrency:
+            return True
+        return any(not chunk.keys.isdisjoint(c.keys) for c, _ in self.entries)
+
+    def add(self, chunk: Chunk, pending: T | None) -> None:
+        self.entries.append((chunk, pending))
+
+    def oldest(self) -> tuple[Chunk, T | None]:
+        return self.entries.pop(0)
+
+
+def settle(
+    tally: Tally,
+    chunk: Chunk,
+    sent: Sent | None,
+    on_batch: Callable[[BatchReport], None] | None,
+) -> None:
+    """Add one request's answer to the totals and report it (in input order)."""
+    if sent is None:  # only records refused before sending
+        if on_batch is not None and chunk.client_rejected:
+            on_batch(client_only_report(chunk))
+        return
+    if sent.forbidden:
+        tally.result.outcomes_known = False
+    found = tally.outcomes(sent.ack, sent.batch) if sent.asked and not sent.forbidden else None
+    rejected = tally.acknowledged(chunk, sent.ack)
+    if on_batch is not None:
+        on_batch(report(chunk, sent.ack, found, rejected))
 
 
 def _record_id_of(record: Any) -> str | None:

@@ -14,6 +14,7 @@ import httpx
 from headwater.client import _calls as calls
 from headwater.client._core import (
     DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
     MAX_RECORDS_PER_REQUEST,
     MAX_REQUEST_BYTES,
@@ -24,13 +25,14 @@ from headwater.client._core import (
     Deadline,
     RetryPolicy,
     Sender,
+    Sent,
     Tally,
+    Window,
     check_api_key,
     chunk_records,
-    client_only_report,
     normalize_base_url,
     poll_interval,
-    report,
+    settle,
 )
 from headwater.client._export import Destination, ExportResult, Kind, ProgressCallback, Sink
 from headwater.client._export import event_total as _event_total
@@ -175,49 +177,65 @@ class AsyncHeadwaterClient:
         max_bytes: int = MAX_REQUEST_BYTES,
         on_batch: Callable[[BatchReport], None] | None = None,
         collect_rejected: bool = True,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> IngestResult:
-        """Like `HeadwaterClient.ingest_all`; `records` may also be an async iterable."""
+        """Like `HeadwaterClient.ingest_all` (same concurrency, ordering and failure rules,
+        with tasks instead of threads); `records` may also be an async iterable."""
         tally = Tally(collect_rejected)
         retries_before = self.retries
-        fetch_outcomes = [outcomes]
+        window: Window[asyncio.Task[Sent]] = Window(concurrency)
+        fetch = [outcomes]
 
-        async def send(chunk: Chunk) -> None:
-            tally.client_rejected(chunk)
-            if not chunk.items:
-                if on_batch is not None and chunk.client_rejected:
-                    on_batch(client_only_report(chunk))
-                return
-            ack = await self.call(calls.ingest_body(chunk.body, str(uuid.uuid4())))
-            batch: Batch | None = None
-            if fetch_outcomes[0] and ack.accepted:
-                try:
-                    batch = await self.call(calls.get_batch(ack.batch_id))
-                except HeadwaterError as exc:
-                    if exc.status != 403:  # a key without `read`: no outcomes, carry on
-                        raise
-                    fetch_outcomes[0] = False
-                    tally.result.outcomes_known = False
-            found = tally.outcomes(ack, batch) if fetch_outcomes[0] else None
-            rejected = tally.acknowledged(chunk, ack)
-            if on_batch is not None:
-                on_batch(report(chunk, ack, found, rejected))
+        async def push(chunk: Chunk) -> None:
+            while window.must_wait(chunk):
+                await self._settle_oldest(window, tally, on_batch)
+            task = asyncio.ensure_future(self._send_chunk(chunk, fetch)) if chunk.items else None
+            window.add(chunk, task)
 
         try:
             if isinstance(records, AsyncIterable):
                 async for chunk in _achunks(source_id, records, max_records, max_bytes):
-                    await send(chunk)
+                    await push(chunk)
             else:
                 for chunk in chunk_records(source_id, records, max_records, max_bytes):
-                    await send(chunk)
-        except HeadwaterError as exc:
-            exc.partial = tally.result
+                    await push(chunk)
+            while window.entries:
+                await self._settle_oldest(window, tally, on_batch)
+        except BaseException as exc:
+            await _drain(window, tally, cancel=not isinstance(exc, Exception))
+            if isinstance(exc, HeadwaterError):
+                exc.partial = tally.result
             raise
-        if not fetch_outcomes[0]:
+        if not fetch[0]:
             tally.result.outcomes_known = False
         if wait:
             await self._wait_all(tally, Deadline(wait_timeout), poll)
         tally.result.retries = self.retries - retries_before
         return tally.result
+
+    async def _send_chunk(self, chunk: Chunk, fetch: list[bool]) -> Sent:
+        ack = await self.call(calls.ingest_body(chunk.body, str(uuid.uuid4())))
+        asked = fetch[0] and bool(ack.accepted)
+        if not asked:
+            return Sent(ack, None, fetch[0])
+        try:
+            batch = await self.call(calls.get_batch(ack.batch_id))
+        except HeadwaterError as exc:
+            if exc.status != 403:  # a key without `read`: no outcomes, carry on
+                raise
+            fetch[0] = False
+            return Sent(ack, None, True, forbidden=True)
+        return Sent(ack, batch, True)
+
+    @staticmethod
+    async def _settle_oldest(
+        window: Window[asyncio.Task[Sent]],
+        tally: Tally,
+        on_batch: Callable[[BatchReport], None] | None,
+    ) -> None:
+        chunk, task = window.oldest()
+        tally.client_rejected(chunk)
+        settle(tally, chunk, await task if task is not None else None, on_batch)
 
     async def _wait_all(self, tally: Tally, deadline: Deadline, poll: float) -> None:
         pending = tally.pending
@@ -235,6 +253,22 @@ class AsyncHeadwaterClient:
             await self._sleep(poll_interval(round_, poll))
             round_ += 1
         tally.result.waited = True
+
+
+async def _drain(window: Window[asyncio.Task[Sent]], tally: Tally, cancel: bool) -> None:
+    """As the sync client's `_drain`; on cancellation the requests in flight are
+    cancelled too (their Idempotency-Keys make sending them again safe)."""
+    tasks = [task for _, task in window.entries if task is not None]
+    if cancel:
+        for task in tasks:
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    while window.entries:
+        chunk, pending = window.oldest()
+        tally.client_rejected(chunk)
+        if pending is None or pending.cancelled() or pending.exception() is not None:
+            continue
+        settle(tally, chunk, pending.result(), None)
 
 
 async def _achunks(

@@ -7,6 +7,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
@@ -14,21 +15,24 @@ import httpx
 from headwater.client import _calls as calls
 from headwater.client._core import (
     DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
     MAX_RECORDS_PER_REQUEST,
     MAX_REQUEST_BYTES,
     RETRYABLE_TRANSPORT,
     Call,
+    Chunk,
     Deadline,
     RetryPolicy,
     Sender,
+    Sent,
     Tally,
+    Window,
     check_api_key,
     chunk_records,
-    client_only_report,
     normalize_base_url,
     poll_interval,
-    report,
+    settle,
 )
 from headwater.client._export import Destination, ExportResult, Kind, ProgressCallback, Sink
 from headwater.client._export import event_total as _event_total
@@ -184,10 +188,11 @@ class HeadwaterClient:
         max_bytes: int = MAX_REQUEST_BYTES,
         on_batch: Callable[[BatchReport], None] | None = None,
         collect_rejected: bool = True,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> IngestResult:
         """Load any number of records, `max_records`/`max_bytes` per request, in bounded memory.
 
-        `records` is any iterable (a generator is read lazily, one request at a time) of
+        `records` is any iterable (a generator is read lazily, a few requests ahead) of
         `Record`, wire-form dicts (`recordId`, `entityType`, `sourceUpdatedAt`, `payload`,
         optional `deleted`), or bytes holding one record's JSON text. Each request has its
         own Idempotency-Key, kept across retries. With `outcomes` (default) each batch's
@@ -195,39 +200,66 @@ class HeadwaterClient:
         skipped when nothing was accepted). With `wait`, returns once every batch is
         `done` or `error` (failed ones in `failed_batches`; unfinished ones in `pending`
         if `wait_timeout` passed). `on_batch` is called after each request.
+
+        Up to `concurrency` requests (default 4) are in flight at once, each on its own
+        thread; memory holds at most that many requests plus the one being filled.
+        Ordering: a request holding a record (entityType, recordId) that an earlier
+        request still in flight also holds is not sent until that one is answered, so
+        the server sees the versions of one record in input order, exactly as with
+        `concurrency=1`. Requests are settled in input order: `on_batch` calls and the
+        totals follow the input, whatever order the answers arrive in. When a request
+        fails for good, no further request is sent; those already in flight are waited
+        for and counted in the error's `partial` (they were stored), but `on_batch` is
+        called only for the requests before the failed one.
         """
         tally = Tally(collect_rejected)
         retries_before = self.retries
-        try:
-            for chunk in chunk_records(source_id, records, max_records, max_bytes):
-                tally.client_rejected(chunk)
-                if not chunk.items:
-                    if on_batch is not None and chunk.client_rejected:
-                        on_batch(client_only_report(chunk))
-                    continue
-                ack = self.call(calls.ingest_body(chunk.body, str(uuid.uuid4())))
-                batch: Batch | None = None
-                if outcomes and ack.accepted:
-                    try:
-                        batch = self.call(calls.get_batch(ack.batch_id))
-                    except HeadwaterError as exc:
-                        if exc.status != 403:  # a key without `read`: no outcomes, carry on
-                            raise
-                        outcomes = False
-                        tally.result.outcomes_known = False
-                found = tally.outcomes(ack, batch) if outcomes else None
-                rejected = tally.acknowledged(chunk, ack)
-                if on_batch is not None:
-                    on_batch(report(chunk, ack, found, rejected))
-        except HeadwaterError as exc:
-            exc.partial = tally.result
-            raise
-        if not outcomes:
+        window: Window[Future[Sent]] = Window(concurrency)
+        fetch = [outcomes]  # turned off by the first 403 on a batch read
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="headwater-ingest") as pool:
+            try:
+                for chunk in chunk_records(source_id, records, max_records, max_bytes):
+                    while window.must_wait(chunk):
+                        self._settle_oldest(window, tally, on_batch)
+                    pending = pool.submit(self._send_chunk, chunk, fetch) if chunk.items else None
+                    window.add(chunk, pending)
+                while window.entries:
+                    self._settle_oldest(window, tally, on_batch)
+            except BaseException as exc:
+                pool.shutdown(wait=False, cancel_futures=True)
+                _drain(window, tally)
+                if isinstance(exc, HeadwaterError):
+                    exc.partial = tally.result
+                raise
+        if not fetch[0]:
             tally.result.outcomes_known = False
         if wait:
             self._wait_all(tally, Deadline(wait_timeout), poll)
         tally.result.retries = self.retries - retries_before
         return tally.result
+
+    def _send_chunk(self, chunk: Chunk, fetch: list[bool]) -> Sent:
+        ack = self.call(calls.ingest_body(chunk.body, str(uuid.uuid4())))
+        asked = fetch[0] and bool(ack.accepted)
+        if not asked:
+            return Sent(ack, None, fetch[0])
+        try:
+            return Sent(ack, self.call(calls.get_batch(ack.batch_id)), True)
+        except HeadwaterError as exc:
+            if exc.status != 403:  # a key without `read`: no outcomes, carry on
+                raise
+            fetch[0] = False
+            return Sent(ack, None, True, forbidden=True)
+
+    @staticmethod
+    def _settle_oldest(
+        window: Window[Future[Sent]],
+        tally: Tally,
+        on_batch: Callable[[BatchReport], None] | None,
+    ) -> None:
+        chunk, pending = window.oldest()
+        tally.client_rejected(chunk)
+        settle(tally, chunk, pending.result() if pending is not None else None, on_batch)
 
     def _wait_all(self, tally: Tally, deadline: Deadline, poll: float) -> None:
         pending = tally.pending
@@ -245,6 +277,21 @@ class HeadwaterClient:
             self._sleep(poll_interval(round_, poll))
             round_ += 1
         tally.result.waited = True
+
+
+def _drain(window: Window[Future[Sent]], tally: Tally) -> None:
+    """After a failure: count the requests that were in flight and got stored (no
+    `on_batch`: a request before them failed); the ones not started are cancelled."""
+    while window.entries:
+        chunk, pending = window.oldest()
+        tally.client_rejected(chunk)
+        if pending is None or pending.cancelled():
+            continue
+        try:
+            sent = pending.result()
+        except Exception:  # its own failure: the first one is the one raised
+            continue
+        settle(tally, chunk, sent, None)
 
 
 class _Resource:

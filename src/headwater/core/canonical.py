@@ -70,6 +70,19 @@ def content_hash(canonical_payload: bytes, deleted: bool) -> bytes:
     return digest.digest()
 
 
+def raw_fingerprint(payload: bytes, deleted: bool) -> bytes:
+    """SHA-256 of the payload's bytes exactly as sent, with the deleted flag first.
+
+    Equal fingerprints mean equal bytes (and flag), so equal content hashes: a head
+    keeps the fingerprint of bytes it validated, and `validation.check_record` takes
+    the head's content hash for a re-send of the same bytes instead of canonicalizing
+    them again. Different bytes prove nothing: they are canonicalized as always.
+    """
+    digest = hashlib.sha256(b"\x01" if deleted else b"\x00")
+    digest.update(payload)
+    return digest.digest()
+
+
 def has_duplicate_keys(raw: bytes, canonical: bytes, raw_colons: int | None = None) -> bool:
     """True when some object in `raw` repeats a key.
 

@@ -81,6 +81,8 @@ class ValidRecord(msgspec.Struct, frozen=True, gc=False):
     payload: bytes  #: the verbatim JSON text of `payload` as it appeared in the request
     content_hash: bytes  #: SHA-256 of the canonical form of {payload, deleted}
     deleted: bool
+    #: `canonical.raw_fingerprint` of the payload bytes as sent (empty: not computed)
+    raw_fingerprint: bytes = b""
 
 
 class Rejection(msgspec.Struct, frozen=True, gc=False):
@@ -101,6 +103,9 @@ class Head(msgspec.Struct, frozen=True, gc=False):
     content_hash: bytes
     source_updated_at: int
     deleted: bool
+    #: the raw fingerprint of payload bytes proven to have `content_hash` (empty: none
+    #: known): a re-send of those very bytes skips canonicalization (docs/decisions.md)
+    raw_fingerprint: bytes = b""
 
 
 class PlannedVersion(msgspec.Struct, frozen=True, gc=False):

@@ -51,6 +51,10 @@ class IngestPlan:
     heads: dict[RecordKey, Head]
     results: list[RecordResult]  #: one per record of the request, in request order
     counts: dict[Outcome, int] = field(default_factory=dict)
+    #: heads left as they are but for the raw fingerprint of bytes this request proved
+    #: to have their content (a re-send spelled differently, or a head stored without
+    #: one): writing it lets the next re-send of those bytes skip canonicalization
+    fingerprints: dict[RecordKey, Head] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -102,6 +106,7 @@ def plan_ingest(
     known = dict(stored_versions)
     versions: list[PlannedVersion] = []
     new_heads: dict[RecordKey, Head] = {}
+    fingerprints: dict[RecordKey, Head] = {}
     counts = dict.fromkeys(Outcome, 0)
     results: list[RecordResult] = [
         RecordResult(r.index, r.entity_type, r.record_id, None, None, r.code, r.message)
@@ -126,8 +131,20 @@ def plan_ingest(
             ):
                 # The source confirmed the head's content at a later time: remember that
                 # time (nothing new is stored), so an update older than it is stale.
-                head = replace(head, source_updated_at=record.source_updated_at)
+                head = replace(
+                    head,
+                    source_updated_at=record.source_updated_at,
+                    raw_fingerprint=record.raw_fingerprint or head.raw_fingerprint,
+                )
                 current[key] = new_heads[key] = head
+            elif (
+                head is not None
+                and same_as_head
+                and record.raw_fingerprint
+                and record.raw_fingerprint != head.raw_fingerprint
+            ):
+                head = current[key] = replace(head, raw_fingerprint=record.raw_fingerprint)
+                (new_heads if key in new_heads else fingerprints)[key] = head
             results.append(
                 RecordResult(record.index, key.entity_type, key.record_id, outcome, matched)
             )
@@ -138,7 +155,13 @@ def plan_ingest(
         versions.append(PlannedVersion(version_id, record, outcome, previous))
         known[identity] = version_id
         if outcome is not Outcome.STALE:
-            head = Head(version_id, record.content_hash, record.source_updated_at, record.deleted)
+            head = Head(
+                version_id,
+                record.content_hash,
+                record.source_updated_at,
+                record.deleted,
+                record.raw_fingerprint,
+            )
             current[key] = head
             new_heads[key] = head
         results.append(
@@ -146,4 +169,10 @@ def plan_ingest(
         )
 
     results.sort(key=lambda r: r.index)
-    return IngestPlan(versions=versions, heads=new_heads, results=results, counts=counts)
+    return IngestPlan(
+        versions=versions,
+        heads=new_heads,
+        results=results,
+        counts=counts,
+        fingerprints={k: h for k, h in fingerprints.items() if k not in new_heads},
+    )

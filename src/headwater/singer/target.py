@@ -5,7 +5,10 @@
 
 Config (JSON): `base_url`, `api_key`, `source_id` (`HEADWATER_URL` / `HEADWATER_API_KEY`
 fill in the first two when absent); optional `entity_types` (`{stream: entityType}`),
-`wait` (wait until the batches are normalized before the last STATE), `max_retries`.
+`wait` (wait until the batches are normalized before the last STATE), `max_retries`,
+`concurrency` (requests in flight at once, default 4; versions of one record still go
+in the tap's order, and STATE waits for every record before it, whatever the order the
+answers arrive in).
 
 Mapping (spec §4, Singer spec):
 - RECORD's `stream` -> `entityType` (or `entity_types[stream]`); characters an entity
@@ -83,6 +86,7 @@ class Config:
     entity_types: dict[str, str] = field(default_factory=dict)
     wait: bool = False
     max_retries: int | None = None
+    concurrency: int = 4
 
     @classmethod
     def load(cls, path: str) -> Config:
@@ -99,6 +103,13 @@ class Config:
         retries = raw.get("max_retries")
         if retries is not None and (not isinstance(retries, int) or retries < 0):
             raise TargetError("config max_retries must be a whole number >= 0")
+        concurrency = raw.get("concurrency", 4)
+        if (
+            not isinstance(concurrency, int)
+            or isinstance(concurrency, bool)
+            or not (1 <= concurrency <= 64)
+        ):
+            raise TargetError("config concurrency must be a whole number 1-64")
         return cls(
             base_url=raw.get("base_url") or os.environ.get("HEADWATER_URL"),
             api_key=raw.get("api_key") or os.environ.get("HEADWATER_API_KEY"),
@@ -106,6 +117,7 @@ class Config:
             entity_types={str(k): str(v) for k, v in entity_types.items()},
             wait=bool(raw.get("wait", False)),
             max_retries=retries,
+            concurrency=concurrency,
         )
 
 
@@ -159,6 +171,7 @@ class Target:
             wait=self.config.wait,
             on_batch=self._on_batch,
             collect_rejected=False,
+            concurrency=self.config.concurrency,
         )
         self.acknowledged = self.produced
         self._emit_due()

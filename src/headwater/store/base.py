@@ -236,6 +236,12 @@ class Store(Protocol):
         self, org_id: str, source_id: str, key: RecordKey, limit: int, offset: int
     ) -> Page[RecordVersion]: ...
     def get_head(self, org_id: str, source_id: str, key: RecordKey) -> HeadRow | None: ...
+    def known_payloads(
+        self, org_id: str, source_id: str, keys: Sequence[RecordKey]
+    ) -> dict[RecordKey, tuple[bytes, bytes]]:
+        """(raw fingerprint, content hash) of the heads of `keys` that keep a fingerprint;
+        read outside any transaction (ingest's fast path, `validation.parse_request`)."""
+
     def list_heads(
         self, org_id: str, source_id: str, entity_type: str | None, limit: int, offset: int
     ) -> Page[HeadRow]: ...

@@ -84,10 +84,19 @@ def record_lock_id(source_id: str, key: RecordKey) -> int:
 #: source and entity type, O(stored records) per batch; `= ANY(...)` can be planned the
 #: same way. tests/store/test_postgres_plans.py checks the plans.
 HEADS_BY_KEY = (
-    "SELECT k.e, k.r, h.version_id, h.content_hash, h.source_updated_at, h.deleted "
+    "SELECT k.e, k.r, h.version_id, h.content_hash, h.source_updated_at, h.deleted, "
+    "h.raw_fingerprint FROM unnest(%b::text[], %b::text[]) AS k(e, r) CROSS JOIN LATERAL ("
+    "SELECT version_id, content_hash, source_updated_at, deleted, raw_fingerprint "
+    "FROM record_heads WHERE source_id = %s AND entity_type = k.e AND record_id = k.r "
+    "LIMIT 1) AS h"
+)
+#: ingest's fast path, before the transaction: the same probes, fingerprinted heads only
+KNOWN_BY_KEY = (
+    "SELECT k.e, k.r, h.raw_fingerprint, h.content_hash "
     "FROM unnest(%b::text[], %b::text[]) AS k(e, r) CROSS JOIN LATERAL ("
-    "SELECT version_id, content_hash, source_updated_at, deleted FROM record_heads "
-    "WHERE source_id = %s AND entity_type = k.e AND record_id = k.r LIMIT 1) AS h"
+    "SELECT raw_fingerprint, content_hash FROM record_heads "
+    "WHERE source_id = %s AND entity_type = k.e AND record_id = k.r AND org_id = %s "
+    "AND raw_fingerprint IS NOT NULL LIMIT 1) AS h"
 )
 VERSIONS_BY_IDENTITY = (
     "SELECT v.id, k.e, k.r, k.h, k.t FROM unnest(%b::text[], %b::text[], %b::bytea[], "
@@ -159,6 +168,23 @@ class PostgresStore(
             version = rows.version(row)
             found[version.id] = version
         return found
+
+    def known_payloads(
+        self, org_id: str, source_id: str, keys: Sequence[RecordKey]
+    ) -> dict[RecordKey, tuple[bytes, bytes]]:
+        """As `SqliteStore.known_payloads`: one primary-key probe per record (`KNOWN_BY_KEY`),
+        outside any transaction."""
+        ordered = list(set(keys))
+        if not ordered:
+            return {}
+        found = self._query(
+            KNOWN_BY_KEY,
+            ([k.entity_type for k in ordered], [k.record_id for k in ordered], source_id, org_id),
+        )
+        return {
+            RecordKey(entity_type, record_id): (bytes(raw), bytes(content_hash))
+            for entity_type, record_id, raw, content_hash in found
+        }
 
     #: Without statistics the planner expects the key range to be tiny and reads all of it
     #: through a bitmap scan, then sorts: every step of a renormalize would read the rest
@@ -237,12 +263,13 @@ class PostgresWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx)
             HEADS_BY_KEY,
             ([k.entity_type for k in ordered], [k.record_id for k in ordered], source_id),
         )
-        return {
-            RecordKey(entity_type, record_id): Head(
-                version_id, bytes(content_hash), updated_at, deleted
+        heads: dict[RecordKey, Head] = {}
+        for entity_type, record_id, version_id, content_hash, updated_at, deleted, raw in found:
+            fingerprint = bytes(raw) if raw is not None else b""
+            heads[RecordKey(entity_type, record_id)] = Head(
+                version_id, bytes(content_hash), updated_at, deleted, fingerprint
             )
-            for entity_type, record_id, version_id, content_hash, updated_at, deleted in found
-        }
+        return heads
 
     def find_versions(
         self, source_id: str, identities: Sequence[VersionIdentity]
@@ -312,13 +339,14 @@ class PostgresWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx)
         items = list(heads.items())
         self._execute(
             "INSERT INTO record_heads (source_id, entity_type, record_id, org_id, version_id, "
-            "content_hash, source_updated_at, deleted) "
-            "SELECT %s, e, r, %s, v::uuid, h, t, d FROM unnest("
-            "%b::text[], %b::text[], %b::text[], %b::bytea[], %b::int8[], %b::bool[]) "
-            "AS u(e, r, v, h, t, d) "
+            "content_hash, source_updated_at, deleted, raw_fingerprint) "
+            "SELECT %s, e, r, %s, v::uuid, h, t, d, f FROM unnest("
+            "%b::text[], %b::text[], %b::text[], %b::bytea[], %b::int8[], %b::bool[], "
+            "%b::bytea[]) AS u(e, r, v, h, t, d, f) "
             "ON CONFLICT (source_id, entity_type, record_id) DO UPDATE SET "
             "version_id = excluded.version_id, content_hash = excluded.content_hash, "
-            "source_updated_at = excluded.source_updated_at, deleted = excluded.deleted",
+            "source_updated_at = excluded.source_updated_at, deleted = excluded.deleted, "
+            "raw_fingerprint = excluded.raw_fingerprint",
             (
                 source_id,
                 org_id,
@@ -328,6 +356,7 @@ class PostgresWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx)
                 [h.content_hash for _, h in items],
                 [h.source_updated_at for _, h in items],
                 [h.deleted for _, h in items],
+                [h.raw_fingerprint or None for _, h in items],
             ),
         )
 

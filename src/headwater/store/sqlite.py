@@ -132,6 +132,25 @@ class SqliteStore(
                 found[version.id] = version
         return found
 
+    def known_payloads(
+        self, org_id: str, source_id: str, keys: Sequence[RecordKey]
+    ) -> dict[RecordKey, tuple[bytes, bytes]]:
+        """(raw fingerprint, content hash) of the heads of `keys` that have a fingerprint:
+        read before the write lock, on this thread's reader (ingest's fast path)."""
+        found: dict[RecordKey, tuple[bytes, bytes]] = {}
+        ordered = sorted(set(keys), key=lambda k: k.entity_type)
+        for entity_type, group in groupby(ordered, key=lambda k: k.entity_type):
+            for chunk in chunks([k.record_id for k in group]):
+                for record_id, raw, content_hash in self._query(
+                    "SELECT record_id, raw_fingerprint, content_hash FROM record_heads "
+                    "WHERE source_id = %s AND entity_type = %s "
+                    f"AND record_id IN ({marks(len(chunk))}) AND org_id = %s "
+                    "AND raw_fingerprint IS NOT NULL",
+                    (source_id, entity_type, *chunk, org_id),
+                ):
+                    found[RecordKey(entity_type, record_id)] = (bytes(raw), bytes(content_hash))
+        return found
+
     def source_record_keys(
         self, org_id: str, source_id: str, after: RecordKey | None, limit: int
     ) -> list[RecordKey]:
@@ -227,15 +246,16 @@ class SqliteWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx):
         ordered = sorted(set(keys), key=lambda k: k.entity_type)
         for entity_type, group in groupby(ordered, key=lambda k: k.entity_type):
             for chunk in chunks([k.record_id for k in group]):
-                for record_id, version_id, content_hash, updated_at, deleted in self._execute(
-                    "SELECT record_id, version_id, content_hash, source_updated_at, deleted "
-                    "FROM record_heads WHERE source_id = %s AND entity_type = %s "
+                for record_id, version_id, content_hash, updated_at, deleted, raw in self._execute(
+                    "SELECT record_id, version_id, content_hash, source_updated_at, deleted, "
+                    "raw_fingerprint FROM record_heads WHERE source_id = %s AND entity_type = %s "
                     f"AND record_id IN ({marks(len(chunk))})",
                     (source_id, entity_type, *chunk),
                 ):
                     heads[RecordKey(entity_type, record_id)] = Head(
-                        str(version_id), bytes(content_hash), updated_at, bool(deleted)
-                    )
+                        str(version_id), bytes(content_hash), updated_at, bool(deleted),
+                        bytes(raw) if raw is not None else b"",
+                    )  # fmt: skip
         return heads
 
     def find_versions(
@@ -300,10 +320,12 @@ class SqliteWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx):
     def upsert_heads(self, org_id: str, source_id: str, heads: Mapping[RecordKey, Head]) -> None:
         self._executemany(
             "INSERT INTO record_heads (source_id, entity_type, record_id, org_id, version_id, "
-            "content_hash, source_updated_at, deleted) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "content_hash, source_updated_at, deleted, raw_fingerprint) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (source_id, entity_type, record_id) DO UPDATE SET "
             "version_id = excluded.version_id, content_hash = excluded.content_hash, "
-            "source_updated_at = excluded.source_updated_at, deleted = excluded.deleted",
+            "source_updated_at = excluded.source_updated_at, deleted = excluded.deleted, "
+            "raw_fingerprint = excluded.raw_fingerprint",
             [
                 (
                     source_id,
@@ -314,6 +336,7 @@ class SqliteWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx):
                     head.content_hash,
                     head.source_updated_at,
                     head.deleted,
+                    head.raw_fingerprint or None,
                 )
                 for key, head in heads.items()
             ],
