@@ -81,8 +81,9 @@ async def get_library(request: Request) -> Response:
     return envelope.success(wire.library(found), inputs.request_id(request))
 
 
-def _library_of(request: Request, org_id: str) -> str | None:
-    """`libraryId` (which must be this organisation's) or the active library."""
+def library_of(request: Request, org_id: str) -> str | None:
+    """`libraryId` (which must be this organisation's) or the active library (None before
+    the first run). Processes and rules read the same way."""
     store = inputs.store_of(request)
     wanted = inputs.query_uuid(request, "libraryId")
     if wanted is None:
@@ -99,7 +100,7 @@ async def list_processes(request: Request) -> Response:
     scope = inputs.query_uuid(request, "sourceId") or ""
 
     def load() -> tuple[list[schemas.ProcessSummary], int]:
-        library_id = _library_of(request, principal.org_id)
+        library_id = library_of(request, principal.org_id)
         if library_id is None:
             return [], 0
         page = store.list_processes(principal.org_id, library_id, scope, limit, offset)
@@ -118,7 +119,7 @@ async def get_process(request: Request) -> Response:
     scope = inputs.query_uuid(request, "sourceId") or ""
 
     def load() -> schemas.ProcessOut:
-        library_id = _library_of(request, principal.org_id)
+        library_id = library_of(request, principal.org_id)
         found = (
             store.get_process(principal.org_id, library_id, scope, process_id)
             if library_id is not None

@@ -24,6 +24,7 @@ from headwater.api import envelope, inputs
 from headwater.api import rules_wire as w
 from headwater.api.auth import Principal, authenticate
 from headwater.api.idempotency import write_endpoint
+from headwater.api.routes.knowledge import library_of
 from headwater.core import search
 from headwater.core.knowledge import ALGORITHM, process_name
 from headwater.core.models import Scope
@@ -75,17 +76,6 @@ def _choice(request: Request, name: str, choices: tuple[str, ...]) -> str | None
     return raw
 
 
-def _library_of(store: Store, request: Request, org_id: str) -> str | None:
-    """`libraryId` (which must be this organisation's) or the active library (None
-    before the first run: then only memories are found)."""
-    wanted = inputs.query_uuid(request, "libraryId")
-    if wanted is None:
-        return store.active_library_id(org_id)
-    if store.get_library(org_id, wanted) is None:
-        raise errors.NotFound("Library not found.")
-    return wanted
-
-
 async def list_rules(request: Request) -> Response:
     store = inputs.store_of(request)
     principal = await authenticate(request, store, Scope.READ)
@@ -95,7 +85,7 @@ async def list_rules(request: Request) -> Response:
     text = _text_param(request, "search", MAX_SEARCH)
 
     def load() -> tuple[list[w.RuleSummary], int]:
-        library_id = _library_of(store, request, principal.org_id)
+        library_id = library_of(request, principal.org_id)
         filters = RuleFilter(library_id, status, process_id, text)
         page = store.list_rules(principal.org_id, filters, limit, offset)
         return [w.rule_summary(r) for r in page], page.total
@@ -108,7 +98,7 @@ async def list_rules(request: Request) -> Response:
 
 def _load_rule(store: Store, request: Request, org_id: str) -> StoredRule:
     rule_id = inputs.path_id(request, "rule_id", "Rule")
-    found = store.get_rule(org_id, rule_id, _library_of(store, request, org_id))
+    found = store.get_rule(org_id, rule_id, library_of(request, org_id))
     if found is None:
         raise errors.NotFound("Rule not found.")
     return found
@@ -341,7 +331,7 @@ async def knowledge_query(request: Request) -> Response:
     org_id = principal.org_id
 
     def load() -> tuple[w.QueryOut, int]:
-        library_id = _library_of(store, request, org_id)
+        library_id = library_of(request, org_id)
         names = _process_names(store, org_id, library_id)
         by_id = {p.process_id: p for p in names}
         terms = search.terms(query)
