@@ -1,7 +1,8 @@
 """Re-sent payload bytes and the heads' raw fingerprints, through POST /v1/ingest on both
 backends: the head keeps the fingerprint of validated bytes; a re-send of those bytes is
-unchanged (without canonicalizing them); a re-send spelled differently is unchanged too
-and becomes the fingerprint; refused payloads stay refused."""
+unchanged; a re-send spelled differently is unchanged too and becomes the fingerprint;
+refused payloads stay refused; `Store.known_payloads` reads what validation's fast path
+would use (tests/core/test_fingerprint_path.py checks that path)."""
 
 from __future__ import annotations
 

@@ -293,6 +293,8 @@ class SqliteWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx):
         versions: Sequence[PlannedVersion],
         now: int,
     ) -> None:
+        if not versions:  # a replay: nothing to prepare either (as on PostgreSQL)
+            return
         self._executemany(
             f"INSERT INTO record_versions ({rows.VERSION.sql}) "
             f"VALUES ({marks(len(rows.VERSION.names))})",
@@ -318,6 +320,8 @@ class SqliteWriteTx(ConsoleWriteTx, RuleWriteTx, KnowledgeWriteTx, SqlWriteTx):
         )
 
     def upsert_heads(self, org_id: str, source_id: str, heads: Mapping[RecordKey, Head]) -> None:
+        if not heads:
+            return
         self._executemany(
             "INSERT INTO record_heads (source_id, entity_type, record_id, org_id, version_id, "
             "content_hash, source_updated_at, deleted, raw_fingerprint) "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,12 +20,12 @@ from headwater.store.base import WriteTx
 
 async def create_batch(request: Request) -> Response:
     def prepare(principal: Principal, body: bytes) -> Callable[[WriteTx], schemas.BatchAck]:
-        # CPU work, before the write lock is taken. On SQLite a re-sent payload whose bytes
-        # are its head's skips canonicalization (one read of those heads' fingerprints); on
-        # PostgreSQL that read costs what it saves (docs/PERFORMANCE.md), so it is not made
-        store = inputs.store_of(request)
-        known = partial(store.known_payloads, principal.org_id)
-        validated = ingest.validate(body, known if store.backend == "sqlite" else None)
+        # CPU work, before the write lock is taken. `ingest.validate(body, lookup)` can skip
+        # canonicalizing payloads whose bytes are their head's (`store.known_payloads`), but
+        # that read, made here, cost more than it saved in the service on both backends
+        # (docs/PERFORMANCE.md, "Round two"): not used until it can ride on the
+        # transaction's own read of the heads.
+        validated = ingest.validate(body)
 
         def inside(tx: WriteTx) -> schemas.BatchAck:
             result = ingest.apply(tx, principal.org_id, validated, new_id(), now_micros(), new_id)
