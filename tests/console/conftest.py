@@ -29,8 +29,11 @@ def chromium_path() -> str | None:
     return os.environ.get("HEADWATER_TEST_CHROMIUM") or shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per module, stopped when the module's tests are done: between its sync
+    calls Playwright marks its event loop as running in this thread, so while it lives any
+    later test's `asyncio.run` (the async SDK's tests) would be refused."""
     executable = chromium_path()
     if executable is None:
         message = "Chromium is not installed (apt-get install chromium); browser tests SKIPPED"
