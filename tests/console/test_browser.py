@@ -156,6 +156,8 @@ def test_event_provenance_links_lead_to_batch_and_source(browsing: Browsing, org
 
 
 def test_create_and_revoke_a_key(browsing: Browsing, org: Org) -> None:
+    from playwright.sync_api import expect
+
     page = browsing.page
     browsing.sign_in(org.token)
     page.click("nav >> text=Keys")
@@ -166,7 +168,8 @@ def test_create_and_revoke_a_key(browsing: Browsing, org: Org) -> None:
     assert re.fullmatch(r"sk_live_[0-9a-f]{40}", token)
     browsing.shot("15-keys-created")
     page.click("button[data-copy=new-token]")
-    assert page.locator("button[data-copy=new-token]").inner_text() == "Copied"
+    # the copy settles asynchronously (clipboard API): wait for the button to say so
+    expect(page.locator("button[data-copy=new-token]")).to_have_text("Copied", timeout=10_000)
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"}

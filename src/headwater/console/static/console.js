@@ -8,11 +8,16 @@ document.addEventListener("click", function (event) {
   if (!source) return;
   var text = source.textContent;
   var done = function () { button.textContent = "Copied"; };
-  if (navigator.clipboard && window.isSecureContext) {
-    navigator.clipboard.writeText(text).then(done, function () { select(source); });
-  } else {
+  // The clipboard API may refuse (no focus, no permission): then the older command copies
+  // the selected text, and failing that the text stays selected to copy by hand.
+  var fallback = function () {
     select(source);
-    try { document.execCommand("copy"); done(); } catch (e) { /* selected: copy by hand */ }
+    try { if (document.execCommand("copy")) done(); } catch (e) { /* copy by hand */ }
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, fallback);
+  } else {
+    fallback();
   }
 });
 function select(node) {
